@@ -1,0 +1,277 @@
+"""A small threaded HTTP server framework shared by the Plytix and Graph stand-ins.
+
+Why not a web framework: the stand-ins must misbehave at the socket level (hang past a client timeout,
+drop the connection AFTER acting) which is simplest with the standard library's server, and they add no
+runtime dependency. Every route has an endpoint name ("plytix.search", "graph.create_task", ...) used
+for fault injection and call counting, so tests and benches address endpoints by meaning, not regex.
+
+Faults (queued per endpoint name, or "*" for any non-admin endpoint), consumed one per matching call:
+- {"kind": "status", "status": 429|500|503, "count": N, "retry_after": 1}  answer that status, do nothing
+- {"kind": "hang", "seconds": S, "count": N}   wait S seconds, then close without answering, do nothing
+- {"kind": "drop", "count": N}                 perform the request, then close without answering
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Optional
+from urllib.parse import parse_qs, urlsplit
+
+JsonBody = Any
+
+
+@dataclass
+class Request:
+    """One parsed HTTP request, as handlers see it."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    params: dict[str, str] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        """Parse the body as JSON; raise HttpError(400) with a reason when it is not."""
+        if not self.body:
+            raise HttpError(400, {"error": {"msg": "request body is required"}})
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:
+            raise HttpError(400, {"error": {"msg": f"invalid JSON body: {exc}"}}) from None
+
+    def arg(self, name: str, default: Optional[str] = None) -> Optional[str]:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: JsonBody = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class HttpError(Exception):
+    """Raised by handlers to answer an error status with a JSON body."""
+
+    def __init__(self, status: int, body: JsonBody, headers: Optional[dict[str, str]] = None):
+        super().__init__(f"{status}: {body}")
+        self.response = Response(status, body, headers or {})
+
+
+Handler = Callable[[Request], Response]
+
+
+@dataclass
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    name: str
+    handler: Handler
+
+
+class FaultBoard:
+    """Queued faults per endpoint name, plus per-endpoint call counters (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: dict[str, deque[dict[str, Any]]] = {}
+        self.calls: Counter[str] = Counter()
+
+    def add(self, endpoint: str, fault: dict[str, Any]) -> None:
+        kind = fault.get("kind")
+        if kind not in ("status", "hang", "drop"):
+            raise HttpError(422, {"error": {"msg": "kind must be status, hang or drop"}})
+        if kind == "status" and int(fault.get("status", 0)) not in (408, 409, 412, 429, 500, 502, 503, 504):
+            raise HttpError(422, {"error": {"msg": "status must be one of 408 409 412 429 500 502 503 504"}})
+        count = int(fault.get("count", 1))
+        if count < 1:
+            raise HttpError(422, {"error": {"msg": "count must be >= 1"}})
+        with self._lock:
+            queue = self._faults.setdefault(endpoint, deque())
+            for _ in range(count):
+                queue.append(dict(fault))
+
+    def take(self, endpoint: str) -> Optional[dict[str, Any]]:
+        with self._lock:
+            self.calls[endpoint] += 1
+            for key in (endpoint, "*"):
+                queue = self._faults.get(key)
+                if queue:
+                    return queue.popleft()
+        return None
+
+    def pending(self) -> dict[str, int]:
+        with self._lock:
+            return {k: len(v) for k, v in self._faults.items() if v}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+
+class App:
+    """A route table with fault injection. Handlers run under one lock: the stand-ins' state is simple
+    dicts, and serialising writes is how the real services appear to a single client anyway."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.routes: list[_Route] = []
+        self.faults = FaultBoard()
+        self.lock = threading.RLock()
+        self._add_admin_routes()
+
+    def route(self, method: str, path_regex: str, name: str) -> Callable[[Handler], Handler]:
+        """Register `handler` for `method` and a full-match path regex with named groups."""
+
+        def register(handler: Handler) -> Handler:
+            self.routes.append(_Route(method, re.compile(path_regex), name, handler))
+            return handler
+
+        return register
+
+    def match(self, method: str, path: str) -> tuple[Optional[_Route], dict[str, str], bool]:
+        """Return (route, params, path_exists) for a request."""
+        path_exists = False
+        for route in self.routes:
+            found = route.pattern.fullmatch(path)
+            if found:
+                path_exists = True
+                if route.method == method:
+                    return route, found.groupdict(), True
+        return None, {}, path_exists
+
+    def _add_admin_routes(self) -> None:
+        @self.route("GET", r"/_sandbox/faults", "admin")
+        def list_faults(_: Request) -> Response:
+            return Response(200, {"pending": self.faults.pending()})
+
+        @self.route("POST", r"/_sandbox/faults", "admin")
+        def add_fault(req: Request) -> Response:
+            body = req.json()
+            endpoint = body.get("endpoint")
+            if not isinstance(endpoint, str) or not endpoint:
+                raise HttpError(422, {"error": {"msg": "endpoint (an endpoint name or '*') is required"}})
+            self.faults.add(endpoint, body)
+            return Response(201, {"pending": self.faults.pending()})
+
+        @self.route("DELETE", r"/_sandbox/faults", "admin")
+        def clear_faults(_: Request) -> Response:
+            self.faults.clear()
+            return Response(204)
+
+        @self.route("GET", r"/_sandbox/calls", "admin")
+        def calls(_: Request) -> Response:
+            counts = {k: v for k, v in self.faults.calls.items() if k != "admin"}
+            return Response(200, {"calls": counts, "total": sum(counts.values())})
+
+        @self.route("DELETE", r"/_sandbox/calls", "admin")
+        def reset_calls(_: Request) -> Response:
+            self.faults.calls.clear()
+            return Response(204)
+
+
+def _make_handler(app: App) -> type[BaseHTTPRequestHandler]:
+    class _Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = f"sandbox-{app.name}"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            return  # quiet: tests and the demo print what matters themselves
+
+        def _dispatch(self) -> None:
+            split = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            route, params, path_exists = app.match(self.command, split.path)
+            if route is None:
+                status = 405 if path_exists else 404
+                self._send(Response(status, {"error": {"msg": "Method Not Allowed" if status == 405
+                                                       else f"no such endpoint: {split.path}"}}))
+                return
+            request = Request(self.command, split.path, parse_qs(split.query, keep_blank_values=True),
+                              {k.lower(): v for k, v in self.headers.items()}, body, params)
+            fault = None if route.name == "admin" else app.faults.take(route.name)
+            if fault and fault["kind"] == "status":
+                status = int(fault["status"])
+                headers = {"Retry-After": str(fault.get("retry_after", 1))} if status in (429, 503) else {}
+                self._send(Response(status, {"error": {"code": "InjectedFault",
+                                                       "msg": f"injected {status}"}}, headers))
+                return
+            if fault and fault["kind"] == "hang":
+                time.sleep(float(fault.get("seconds", 5)))
+                self._drop()
+                return
+            try:
+                with app.lock:
+                    response = route.handler(request)
+            except HttpError as exc:
+                response = exc.response
+            if fault and fault["kind"] == "drop":
+                self._drop()
+                return
+            self._send(response)
+
+        def _drop(self) -> None:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+        def _send(self, response: Response) -> None:
+            if isinstance(response.body, (bytes, str)):
+                payload = response.body.encode() if isinstance(response.body, str) else response.body
+                ctype = "text/plain; charset=utf-8"
+            elif response.body is None:
+                payload, ctype = b"", None
+            else:
+                payload, ctype = json.dumps(response.body).encode(), "application/json"
+            self.send_response(response.status)
+            headers = dict(response.headers)
+            if ctype and "Content-Type" not in headers:
+                headers["Content-Type"] = ctype
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if payload:
+                self.wfile.write(payload)
+
+        do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _dispatch
+
+    return _Handler
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class RunningServer:
+    """A started server on a background thread; `stop()` shuts it down and frees the port."""
+
+    def __init__(self, app: App, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = app
+        self._server = _Server((host, port), _make_handler(app))
+        self.host, self.port = self._server.server_address[:2]
+        self._thread = threading.Thread(target=self._server.serve_forever, name=f"sandbox-{app.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

@@ -1,0 +1,155 @@
+"""All configuration, read once from app settings (environment variables) and validated.
+
+Why one place: Azure Functions hands configuration to the worker as environment variables (app settings,
+Key Vault references resolved by the platform). Parsing them here, once, means a missing or malformed
+setting fails with one message that names it, instead of a KeyError deep inside a scan. The infra tests
+read `Settings.model_fields` to check that the Bicep template sets every one of them.
+
+Secrets are `SecretStr`: their repr is '**********', so logging a Settings object never leaks them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from enum import Enum
+from functools import lru_cache
+from typing import Mapping, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+# Table names: 3-63 alphanumeric characters, starting with a letter; the prefix leaves room for the
+# longest suffix we append ("taskindex").
+_TABLE_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,40}$")
+
+
+class GraphAuthMode(str, Enum):
+    """How the app gets Graph tokens."""
+
+    managed_identity = "managed_identity"  # the function app's own identity: no secret exists at all
+    client_secret = "client_secret"  # app registration + secret (kept in Key Vault)
+    development = "development"  # fixed token accepted only by the local sandbox
+
+
+class ReopenPolicy(str, Enum):
+    """What to do when a finding is still there after a person completed its task."""
+
+    reopen = "reopen"
+    new_task = "new_task"
+    leave = "leave"
+
+
+class SettingsError(ValueError):
+    """Configuration is missing or malformed; the message names every offending setting."""
+
+
+class Settings(BaseModel):
+    """Every app setting the code reads. Names are the environment variable names."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    ENVIRONMENT_NAME: str = Field("dev", min_length=1, max_length=40,
+                                  description="Goes into every finding fingerprint, so two environments "
+                                              "sharing a plan never adopt each other's tasks.")
+    RULES_FILE: str = Field("rules.yaml", description="Path of the YAML rules file (relative to the app root).")
+
+    # --- Plytix ---
+    PLYTIX_API_KEY: SecretStr = Field(description="Plytix API key (Key Vault reference in Azure).")
+    PLYTIX_API_PASSWORD: SecretStr = Field(description="Plytix API password (Key Vault reference in Azure).")
+    PLYTIX_BASE_URL: str = Field("https://pim.plytix.com", description="Plytix API root, no trailing slash.")
+    PLYTIX_AUTH_URL: str = Field("https://auth.plytix.com", description="Plytix auth root, no trailing slash.")
+    PLYTIX_RATE_PER_10S: int = Field(20, ge=1, le=1000, description="Client-side cap per 10 seconds.")
+    PLYTIX_RATE_PER_HOUR: int = Field(2000, ge=1, le=1_000_000, description="Client-side cap per hour.")
+    PLYTIX_TIMEOUT_SECONDS: float = Field(30.0, gt=0, le=300)
+    PLYTIX_PRODUCT_URL_TEMPLATE: str = Field(
+        "https://app.plytix.com/products/{product_id}",
+        description="Link to a product in the Plytix UI, put on every task as a reference.")
+
+    # --- Microsoft Graph / Planner ---
+    GRAPH_BASE_URL: str = Field("https://graph.microsoft.com/v1.0", description="Graph v1.0 root.")
+    GRAPH_AUTH_MODE: GraphAuthMode = Field(GraphAuthMode.managed_identity)
+    GRAPH_TENANT_ID: Optional[str] = Field(None, description="Entra tenant id (client_secret mode).")
+    GRAPH_CLIENT_ID: Optional[str] = Field(None, description="App registration id (client_secret mode) or "
+                                                             "user-assigned identity client id.")
+    GRAPH_CLIENT_SECRET: Optional[SecretStr] = Field(None, description="client_secret mode only.")
+    GRAPH_TIMEOUT_SECONDS: float = Field(30.0, gt=0, le=300)
+
+    # --- Storage ---
+    STORAGE_CONNECTION_STRING: Optional[SecretStr] = Field(
+        None, description="Connection string (Azurite: UseDevelopmentStorage=true). Either this or "
+                          "STORAGE_TABLE_ENDPOINT.")
+    STORAGE_TABLE_ENDPOINT: Optional[str] = Field(
+        None, description="https://<account>.table.core.windows.net, used with the managed identity.")
+    STORAGE_QUEUE_ENDPOINT: Optional[str] = Field(None, description="https://<account>.queue.core.windows.net")
+    TABLE_PREFIX: str = Field("pp", description="Prefix of every table name, so environments can share an account.")
+
+    # --- Schedules (NCRONTAB, 6 fields; the timer bindings read them as %SETTING%) ---
+    FULL_SWEEP_SCHEDULE: str = Field("0 0 2 * * *", description="Full catalog sweep.")
+
+    # --- Reconciliation behaviour ---
+    MAX_TASKS_PER_RUN: int = Field(200, ge=0, le=100_000, description="Cap on tasks created per scan.")
+    GROUP_THRESHOLD: int = Field(25, ge=2, le=10_000,
+                                 description="Above this many new findings for one rule and family in one "
+                                             "scan, create one grouped task instead.")
+    SKIP_BACKFILL: bool = Field(False, description="On a rule's first scan, record findings without "
+                                                   "creating tasks (no flood on first enablement).")
+    REOPEN_POLICY: ReopenPolicy = Field(ReopenPolicy.reopen, description="Default for rules that set none.")
+    DELETED_TASK_COOLDOWN_DAYS: int = Field(7, ge=0, le=3650,
+                                            description="A task a person deleted is not recreated before this.")
+    API_SECRET_HEADER: Optional[SecretStr] = Field(None, description="Reserved for webhook auth (job 5).")
+
+    @field_validator("PLYTIX_BASE_URL", "PLYTIX_AUTH_URL", "GRAPH_BASE_URL")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        # A trailing slash makes Plytix redirect and drop the Authorization header (API_FACTS.md).
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("TABLE_PREFIX")
+    @classmethod
+    def _table_prefix(cls, value: str) -> str:
+        if not _TABLE_PREFIX.match(value):
+            raise ValueError("must be a letter followed by up to 40 letters or digits")
+        return value
+
+    @field_validator("PLYTIX_PRODUCT_URL_TEMPLATE")
+    @classmethod
+    def _url_template(cls, value: str) -> str:
+        if "{product_id}" not in value:
+            raise ValueError("must contain {product_id}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Settings":
+        if self.STORAGE_CONNECTION_STRING is None and self.STORAGE_TABLE_ENDPOINT is None:
+            raise ValueError("set STORAGE_CONNECTION_STRING or STORAGE_TABLE_ENDPOINT")
+        if self.GRAPH_AUTH_MODE is GraphAuthMode.client_secret:
+            missing = [n for n in ("GRAPH_TENANT_ID", "GRAPH_CLIENT_ID", "GRAPH_CLIENT_SECRET")
+                       if getattr(self, n) in (None, "")]
+            if missing:
+                raise ValueError(f"GRAPH_AUTH_MODE=client_secret needs {', '.join(missing)}")
+        return self
+
+
+def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
+    """Parse settings from `environ` (default: os.environ); raise SettingsError naming each bad one.
+
+    The message lists setting names and what is wrong, never the offending values (they may be secrets).
+    """
+    source = dict(os.environ if environ is None else environ)
+    known = {k: v for k, v in source.items() if k in Settings.model_fields}
+    try:
+        return Settings.model_validate(known)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "settings"
+            problems.append(f"{name}: {'missing' if err['type'] == 'missing' else err['msg']}")
+        raise SettingsError("invalid app settings: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, parsed on first use (not at import, so indexing never fails)."""
+    return load_settings()
