@@ -1,0 +1,9 @@
+"""Azure Functions entry point (Python v2 programming model): registers the blueprints, nothing else."""
+
+import azure.functions as func
+
+from shared.blueprints import http_api, timers
+
+app = func.FunctionApp()
+app.register_functions(http_api.bp)
+app.register_functions(timers.bp)

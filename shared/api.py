@@ -1,0 +1,105 @@
+"""The HTTP API's logic, free of azure.functions: each function takes plain values and returns
+(status, JSON body). The blueprint in shared/blueprints/http_api.py only adapts requests to these.
+
+Why split: the logic is testable with plain calls, and the edge stays thin (DESIGN.md layout)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Mapping, Optional
+
+from shared.settings import SettingsError, get_settings
+from shared.version import __version__
+
+Reply = tuple[int, dict[str, Any]]
+MAX_AUDIT_LIMIT = 1000
+
+
+def health() -> Reply:
+    """Version and whether Table Storage, Plytix and Graph answer. Never raises, never shows secrets."""
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        return 503, {"status": "misconfigured", "version": __version__, "error": str(exc)}
+    from shared.runtime import clients
+
+    try:
+        plytix, planner, stores = clients(settings)
+    except Exception as exc:  # noqa: BLE001 - health reports every failure instead of raising
+        return 503, {"status": "unhealthy", "version": __version__,
+                     "error": f"could not start clients: {exc.__class__.__name__}"}
+    checks = {"table_storage": stores.ping(), "plytix": _answers(plytix.ping), "graph": _answers(planner.ping)}
+    healthy = all(checks.values())
+    return (200 if healthy else 503), {"status": "ok" if healthy else "degraded", "version": __version__,
+                                       "environment": settings.ENVIRONMENT_NAME, "checks": checks}
+
+
+def _answers(ping: Callable[[], Any]) -> bool:
+    try:
+        ping()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "does not answer"
+        return False
+
+
+def start_scan(body: bytes, params: Mapping[str, str]) -> Reply:
+    """POST /api/scans: {"dry_run": bool, "rules": [ids]} (query ?dry_run=true also works)."""
+    try:
+        payload = json.loads(body) if body and body.strip() else {}
+    except ValueError as exc:
+        return 400, {"error": f"body is not valid JSON: {exc}"}
+    if not isinstance(payload, dict):
+        return 400, {"error": "body must be a JSON object"}
+    unknown = set(payload) - {"dry_run", "rules"}
+    if unknown:
+        return 400, {"error": f"unknown field(s): {', '.join(sorted(unknown))}", "allowed": ["dry_run", "rules"]}
+    dry_run = payload.get("dry_run", _flag(params.get("dry_run")))
+    if not isinstance(dry_run, bool):
+        return 400, {"error": "dry_run must be true or false"}
+    rules = payload.get("rules")
+    if rules is not None and (not isinstance(rules, list) or not all(isinstance(r, str) for r in rules)):
+        return 400, {"error": "rules must be a list of rule ids"}
+    from shared.runtime import scan_deps
+    from shared.rules import RulesError
+    from shared.scan import run_full_scan
+
+    try:
+        deps = scan_deps()
+    except (SettingsError, RulesError) as exc:
+        return 503, {"error": str(exc)}
+    try:
+        report = run_full_scan(deps, dry_run=dry_run, rule_ids=rules)
+    except ValueError as exc:
+        return 400, {"error": str(exc)}
+    return 200, report.to_json()
+
+
+def _flag(value: Optional[str]) -> Any:
+    if value is None:
+        return False
+    lowered = value.strip().lower()
+    return {"true": True, "1": True, "false": False, "0": False}.get(lowered, value)
+
+
+def audit(params: Mapping[str, str]) -> Reply:
+    """GET /api/audit?product=ID[&limit=N]: a product's history, oldest first."""
+    product = (params.get("product") or "").strip()
+    if not product:
+        return 400, {"error": "query parameter 'product' is required"}
+    try:
+        limit = int(params.get("limit") or 200)
+    except ValueError:
+        return 400, {"error": "limit must be an integer"}
+    if not 1 <= limit <= MAX_AUDIT_LIMIT:
+        return 400, {"error": f"limit must be between 1 and {MAX_AUDIT_LIMIT}"}
+    from shared.runtime import clients
+
+    _, _, stores = clients(get_settings())
+    entries = stores.audit.for_product(product, limit=limit)
+    return 200, {"product": product, "entries": [_entry_json(e) for e in entries]}
+
+
+def _entry_json(entry: Any) -> dict[str, Any]:
+    return {"at": entry.at.isoformat() if entry.at else None, "action": entry.action, "reason": entry.reason,
+            "rule": entry.rule_id, "task_id": entry.task_id, "fingerprint": entry.fingerprint,
+            "run_id": entry.run_id, "dry_run": entry.dry_run}

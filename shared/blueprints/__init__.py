@@ -1,0 +1,1 @@
+"""The thin trigger edge: the only modules that import azure.functions."""

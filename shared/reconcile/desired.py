@@ -1,0 +1,109 @@
+"""Turn one rule's findings into desired tasks, grouping storms into one task per rule and family.
+
+Why here and not in the rule: grouping depends on what is already linked (an open group absorbs new
+findings of its family; a product that already has its own task keeps it), which is reconciler state.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterable, Mapping
+
+from shared.reconcile.content import (GroupMember, group_checklist, group_description, group_title,
+                                      product_checklist, product_description)
+from shared.reconcile.plan import Desired
+from shared.rules.findings import Finding, fingerprint
+from shared.store.links import Link, LinkState
+
+# A group task stores its members on the link row (a Table string property holds 64 KiB).
+MAX_GROUP_MEMBERS = 400
+_ACTIVE_GROUP_STATES = {LinkState.pending, LinkState.open, LinkState.completed, LinkState.deleted}
+
+
+def product_desired(finding: Finding, link: Link | None) -> Desired:
+    """The task for one product finding. Requirements that were on the checklist before and are now
+    present stay on it, ticked, so people see progress."""
+    tracked = list((link.data.get("tracked") if link else None) or [])
+    missing_keys = [r.key for r in finding.missing]
+    tracked = list(dict.fromkeys(tracked + missing_keys))
+    return Desired(
+        rule_id=finding.rule_id, fingerprint=finding.fingerprint, subject=finding.subject, scope=finding.scope,
+        title=finding.title, description=product_description(finding),
+        checklist=product_checklist(finding, previously_missing=tracked),
+        owner_upn=finding.owner_upn, plan_id=finding.plan_id, bucket=finding.bucket, priority=finding.priority,
+        due_in_days=finding.due_in_days, product_id=finding.subject, group_key=finding.group_key,
+        data={"kind": "product", "sku": finding.product.sku, "missing": missing_keys,
+              "missing_labels": [r.label for r in finding.missing], "tracked": tracked})
+
+
+def build_desired(*, rule_id: str, rule_name: str, environment: str, findings: Iterable[Finding],
+                  links: Mapping[str, Link], group_threshold: int) -> dict[str, Desired]:
+    """Desired tasks by fingerprint for one rule.
+
+    - a finding whose product already has a link (any state) stays an individual task;
+    - a finding that belongs to an active group (by group key) joins it;
+    - other new findings: above `group_threshold` for one group key, one grouped task; else one each.
+    Group members that no longer have a finding count as fixed (ticked); a group with no member left
+    is not desired, so the reconciler closes it."""
+    by_fp = {f.fingerprint: f for f in findings}
+    desired: dict[str, Desired] = {}
+    groups = {link.data.get("group_key"): link for link in links.values()
+              if link.data.get("kind") == "group" and link.state in _ACTIVE_GROUP_STATES}
+    grouped_fps = {fp for link in groups.values() for fp in (link.data.get("members") or {})}
+
+    new_by_key: dict[str, list[Finding]] = defaultdict(list)
+    for fp, finding in by_fp.items():
+        if fp in links:
+            desired[fp] = product_desired(finding, links[fp])
+        elif fp not in grouped_fps:
+            new_by_key[finding.group_key].append(finding)
+
+    for key, new_findings in new_by_key.items():
+        if key not in groups and len(new_findings) <= group_threshold:
+            for finding in new_findings:
+                desired[finding.fingerprint] = product_desired(finding, None)
+            continue
+        group = _group_desired(rule_id, rule_name, environment, key, new_findings, groups.get(key), by_fp)
+        if group is not None:
+            desired[group.fingerprint] = group
+    for key, link in groups.items():
+        if key not in new_by_key:
+            group = _group_desired(rule_id, rule_name, environment, key, [], link, by_fp)
+            if group is not None:
+                desired[group.fingerprint] = group
+    return desired
+
+
+def _group_desired(rule_id: str, rule_name: str, environment: str, key: str, new_findings: list[Finding],
+                   link: Link | None, by_fp: Mapping[str, Finding]) -> Desired | None:
+    stored = (link.data.get("members") if link else None) or {}
+    fixed_stored = (link.data.get("fixed") if link else None) or {}
+    members: dict[str, GroupMember] = {}
+    fixed: dict[str, GroupMember] = {fp: GroupMember(fp, sku, ()) for fp, sku in fixed_stored.items()}
+    for fp, info in stored.items():
+        finding = by_fp.get(fp)
+        if finding is None:
+            fixed[fp] = GroupMember(fp, info.get("sku", ""), ())
+        else:
+            members[fp] = GroupMember(fp, finding.product.sku, tuple(r.label for r in finding.missing))
+    for finding in new_findings[:max(0, MAX_GROUP_MEMBERS - len(members))]:
+        members[finding.fingerprint] = GroupMember(finding.fingerprint, finding.product.sku,
+                                                   tuple(r.label for r in finding.missing))
+    if not members:
+        return None
+    sample = next((by_fp[fp] for fp in members if fp in by_fp), None)
+    if sample is None:
+        return None
+    family = sample.product.family or "unknown family"
+    fp = link.fingerprint if link else fingerprint(environment, rule_id, f"group:{key}")
+    return Desired(
+        rule_id=rule_id, fingerprint=fp, subject=f"group:{key}", scope="",
+        title=group_title(rule_name, family)[:255], description=group_description(rule_name, family, members, fp),
+        checklist=group_checklist(fp, members, fixed.values()), owner_upn=sample.owner_upn,
+        plan_id=sample.plan_id, bucket=sample.bucket, priority=sample.priority, due_in_days=sample.due_in_days,
+        product_id=None, group_key=key,
+        data={"kind": "group", "group_key": key, "family": family,
+              "members": {m.fingerprint: {"sku": m.sku, "product_id": by_fp[m.fingerprint].subject}
+                          for m in members.values()},
+              "fixed": {m.fingerprint: m.sku for m in fixed.values()},
+              "missing_labels": sorted({label for m in members.values() for label in m.missing})})

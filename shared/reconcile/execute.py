@@ -1,0 +1,303 @@
+"""Carry out planned actions against Planner and the link store, idempotently.
+
+Creation follows DESIGN.md exactly: (1) claim the link row (create_entity, or a conditional update of an
+existing row), (2) create the task (the client never re-sends that POST), (3) commit task id and etags with
+the claim's ETag. A crash between (1) and (3) leaves a `pending` claim; once it is stale, `adopt` looks in
+the plan for a task with the same deterministic title created after the claim and carrying our marker (or
+no details yet, if the crash came between the task POST and its details PATCH), and adopts it.
+
+`checkpoint(step)` is called at each step between claim and commit. In production it does nothing; tests
+pass one that raises, which is how a process dying at that line is simulated (no real process can be
+killed at an exact line from a test).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Callable, Optional
+
+from shared.planner import (ChecklistItem, PlannerClient, PlannerError, PlannerNotFound, PlannerTask,
+                            PlannerUncertainWrite, Reference, TaskSpec)
+from shared.reconcile.content import ChecklistEntry
+from shared.reconcile.plan import Action, Desired, Kind, description_hash
+from shared.store import AlreadyClaimed, AuditEntry, ConcurrentUpdate, TableStores
+from shared.store.links import Link, LinkState
+
+log = logging.getLogger(__name__)
+
+# Planner's clock and ours may differ: a task counts as "created after the claim" within this slack.
+CLOCK_SKEW = timedelta(minutes=5)
+PLANNER_TITLE_LIMIT = 255
+
+
+class Crash(Exception):
+    """Raised by a test's checkpoint to simulate the process dying at that step."""
+
+
+@dataclass
+class Outcome:
+    """What one action did: `done` is False when it was skipped (someone else did it) or failed."""
+
+    action: Action
+    done: bool
+    note: str = ""
+    task_id: Optional[str] = None
+
+
+@dataclass
+class ExecutionContext:
+    stores: TableStores
+    planner: PlannerClient
+    product_url: Callable[[str], str]
+    now: Callable[[], datetime]
+    run_id: str
+    checkpoint: Callable[[str], None] = field(default=lambda step: None)
+
+
+class Executor:
+    """One method per action kind; `run(action)` dispatches and audits."""
+
+    def __init__(self, ctx: ExecutionContext) -> None:
+        self.ctx = ctx
+
+    def run(self, action: Action) -> Outcome:
+        handler = getattr(self, f"_{action.kind.value}")
+        try:
+            outcome: Outcome = handler(action)
+        except (AlreadyClaimed, ConcurrentUpdate):
+            outcome = Outcome(action, False, "another worker acted on this finding first")
+        except PlannerUncertainWrite as exc:
+            outcome = Outcome(action, False, f"task creation may or may not have happened ({exc.__class__.__name__}); "
+                                             "the claim stays pending and a later scan adopts or creates")
+        except PlannerError as exc:
+            outcome = Outcome(action, False, f"Planner error: {exc}")
+        if outcome.done or outcome.note:
+            self._audit(outcome)
+        return outcome
+
+    # --- creation -------------------------------------------------------------------------------
+
+    def _create(self, action: Action) -> Outcome:
+        desired = _need(action)
+        link = self.ctx.stores.links.claim(Link(rule_id=action.rule_id, fingerprint=action.fingerprint,
+                                                state=LinkState.pending, product_id=desired.product_id,
+                                                scope=desired.scope, plan_id=desired.plan_id,
+                                                title=desired.title, data=desired.data))
+        return self._create_and_commit(action, link)
+
+    def _recreate(self, action: Action) -> Outcome:
+        link = self._reclaim(_need_link(action))
+        return self._create_and_commit(action, link)
+
+    def _adopt(self, action: Action) -> Outcome:
+        stale = _need_link(action)
+        link = self._reclaim(stale)  # our claim now; the crashed worker's commit would fail on the etag
+        orphan = self._find_orphan(stale)
+        if orphan is None:
+            if action.desired is None:
+                self.ctx.stores.links.delete(link)
+                return Outcome(action, True, "stale claim released: no task was created and none is needed")
+            return self._create_and_commit(action, link)
+        link = self._commit(link, orphan, details_etag=None)
+        if action.desired is None:
+            self._close_task(link, orphan, "the problem was fixed while this task was being created")
+            return Outcome(action, True, "adopted the orphaned task and closed it", orphan.id)
+        self._write_content(link, action.desired)
+        return Outcome(action, True, "adopted the task created before a crash", orphan.id)
+
+    def _reclaim(self, link: Link) -> Link:
+        """Turn an existing row into our pending claim (conditional on its ETag)."""
+        now = self.ctx.now()
+        claimed = replace(link, state=LinkState.pending, task_id=None, task_etag=None, details_etag=None,
+                          claimed_at=now, updated_at=now, completed_at=None, closed_at=None)
+        return self.ctx.stores.links.save(claimed)
+
+    def _create_and_commit(self, action: Action, link: Link) -> Outcome:
+        desired = _need(action)
+        self.ctx.checkpoint("claimed")
+        spec = self._task_spec(desired)
+        self.ctx.checkpoint("before_create")
+        task, details = self.ctx.planner.create_task(spec)
+        self.ctx.checkpoint("created")
+        link = replace(link, data={**desired.data, "checklist": _checklist_json(desired.checklist),
+                                   "description_hash": description_hash(desired.description)})
+        try:
+            self._commit(link, task, details.etag)
+        except ConcurrentUpdate:
+            # Our claim went stale and another worker took it over while we were creating. If it adopted
+            # our task, fine; if it made its own, ours is a duplicate and goes (no duplicate tasks, ever).
+            current = self.ctx.stores.links.get(link.rule_id, link.fingerprint)
+            if current is None or current.task_id != task.id:
+                self.ctx.planner.delete_task(task.id)
+            raise
+        self.ctx.checkpoint("committed")
+        return Outcome(action, True, f"created task '{desired.title}'", task.id)
+
+    def _commit(self, link: Link, task: PlannerTask, details_etag: Optional[str]) -> Link:
+        now = self.ctx.now()
+        committed = self.ctx.stores.links.save(replace(
+            link, state=LinkState.open, task_id=task.id, plan_id=task.plan_id, bucket_id=task.bucket_id,
+            task_etag=task.etag, details_etag=details_etag, updated_at=now))
+        self.ctx.stores.task_index.put(task.id, task.plan_id, link.rule_id, link.fingerprint)
+        return committed
+
+    def _find_orphan(self, stale: Link) -> Optional[PlannerTask]:
+        """A task with the claim's title, created after the claim, that is ours (marker or no details)."""
+        since = (stale.claimed_at or self.ctx.now()) - CLOCK_SKEW
+        candidates = [t for t in self._plan_tasks(stale.plan_id) if t.title == stale.title
+                      and (t.created is None or t.created >= since)]
+        for task in sorted(candidates, key=lambda t: t.created or since):
+            details = self.ctx.planner.get_details(task.id)
+            if stale.fingerprint in details.description or not (details.description or details.checklist):
+                return task
+        return None
+
+    def _plan_tasks(self, plan_id: Optional[str]) -> list[PlannerTask]:
+        if not plan_id:
+            return []
+        # The scan's listing may predate the crash being recovered from (same process, tests): re-list.
+        return list(self.ctx.planner.list_plan_tasks(plan_id))
+
+    def _task_spec(self, desired: Desired) -> TaskSpec:
+        planner = self.ctx.planner
+        assignees: tuple[str, ...] = ()
+        if desired.owner_upn:
+            try:
+                assignees = (planner.resolve_user(desired.owner_upn),)
+            except PlannerNotFound:
+                log.warning("owner %s not found in the directory; task left unassigned", desired.owner_upn)
+        due = None
+        if desired.due_in_days is not None:
+            due = (self.ctx.now() + timedelta(days=desired.due_in_days)).replace(hour=17, minute=0, second=0,
+                                                                                    microsecond=0)
+        references: tuple[Reference, ...] = ()
+        if desired.product_id:
+            references = (Reference(self.ctx.product_url(desired.product_id), "Open in Plytix"),)
+        return TaskSpec(plan_id=desired.plan_id, bucket_id=planner.ensure_bucket(desired.plan_id, desired.bucket),
+                        title=desired.title[:PLANNER_TITLE_LIMIT], assignee_ids=assignees,
+                        priority=desired.priority, due=due, description=desired.description,
+                        checklist=tuple(ChecklistItem(e.key, e.title, e.is_checked) for e in desired.checklist),
+                        references=references)
+
+    # --- changes to existing tasks --------------------------------------------------------------
+
+    def _update(self, action: Action) -> Outcome:
+        link, desired = _need_link(action), _need(action)
+        self._write_content(link, desired)
+        return Outcome(action, True, action.reason, link.task_id)
+
+    def _write_content(self, link: Link, desired: Desired) -> Link:
+        """Patch the checklist (only what changed) and the description, then store what we wrote."""
+        stored = link.data.get("checklist") or {}
+        wanted = _checklist_json(desired.checklist)
+        changes: dict[str, Optional[ChecklistItem]] = {
+            e.key: ChecklistItem(e.key, e.title, e.is_checked) for e in desired.checklist
+            if stored.get(e.key) != [e.title, e.is_checked]}
+        changes.update({key: None for key in stored if key not in wanted})
+        new_hash = description_hash(desired.description)
+        description = desired.description if link.data.get("description_hash") != new_hash else None
+        details = self.ctx.planner.update_details(link.task_id or "", description=description,
+                                                  checklist=changes or None)
+        data = {**desired.data, "checklist": wanted, "description_hash": new_hash}
+        return self.ctx.stores.links.save(replace(link, data=data, details_etag=details.etag,
+                                                  title=desired.title, updated_at=self.ctx.now()))
+
+    def _close(self, action: Action) -> Outcome:
+        link = _need_link(action)
+        task = action.task or self.ctx.planner.get_task(link.task_id or "")
+        if task is None:
+            return self._mark_deleted(action)
+        self._close_task(link, task, "all required data is now present in Plytix")
+        return Outcome(action, True, action.reason, task.id)
+
+    def _close_task(self, link: Link, task: PlannerTask, why: str) -> None:
+        note = f"\n\nClosed automatically on {self.ctx.now():%Y-%m-%d %H:%M} UTC: {why}."
+        details = self.ctx.planner.get_details(task.id)
+        ticks = {key: ChecklistItem(key, item.title, True) for key, item in details.checklist.items()
+                 if not item.is_checked}
+        self.ctx.planner.update_details(task.id, description=(details.description or "") + note,
+                                        checklist=ticks or None)
+        closed = self.ctx.planner.close_task(task.id)
+        now = self.ctx.now()
+        self.ctx.stores.links.save(replace(link, state=LinkState.closed, task_etag=closed.etag, closed_at=now,
+                                           updated_at=now))
+
+    def _reopen(self, action: Action) -> Outcome:
+        link, desired = _need_link(action), _need(action)
+        task = self.ctx.planner.reopen_task(link.task_id or "")
+        link = replace(link, task_etag=task.etag, updated_at=self.ctx.now())
+        reopened = replace(desired, description=desired.description + "\n\nReopened automatically: it was "
+                           "completed in Planner, but the data is still missing in Plytix.")
+        self._write_content(link, reopened)
+        return Outcome(action, True, action.reason, task.id)
+
+    # --- bookkeeping only -----------------------------------------------------------------------
+
+    def _mark_completed(self, action: Action) -> Outcome:
+        link = _need_link(action)
+        now = self.ctx.now()
+        self.ctx.stores.links.save(replace(link, state=LinkState.completed, completed_at=now, updated_at=now))
+        return Outcome(action, True, action.reason, link.task_id)
+
+    def _mark_closed(self, action: Action) -> Outcome:
+        link = _need_link(action)
+        now = self.ctx.now()
+        self.ctx.stores.links.save(replace(link, state=LinkState.closed, closed_at=now, updated_at=now))
+        return Outcome(action, True, action.reason, link.task_id)
+
+    def _mark_deleted(self, action: Action) -> Outcome:
+        link = _need_link(action)
+        if link.task_id and self.ctx.planner.get_task(link.task_id) is not None:
+            return Outcome(action, False)  # created after our listing: not deleted after all
+        now = self.ctx.now()
+        self.ctx.stores.links.save(replace(link, state=LinkState.deleted, updated_at=now,
+                                           data={**link.data, "deleted_at": now.isoformat()}))
+        if link.task_id and link.plan_id:
+            self.ctx.stores.task_index.delete(link.task_id, link.plan_id)
+        return Outcome(action, True, action.reason, link.task_id)
+
+    def _release(self, action: Action) -> Outcome:
+        self.ctx.stores.links.delete(_need_link(action))
+        return Outcome(action, True, action.reason)
+
+    def _suppress(self, action: Action) -> Outcome:
+        desired = _need(action)
+        self.ctx.stores.links.claim(Link(rule_id=action.rule_id, fingerprint=action.fingerprint,
+                                         state=LinkState.suppressed, product_id=desired.product_id,
+                                         scope=desired.scope, title=desired.title, data=desired.data))
+        return Outcome(action, True, action.reason)
+
+    def _defer(self, action: Action) -> Outcome:
+        return Outcome(action, False, action.reason)
+
+    def _wait(self, action: Action) -> Outcome:
+        return Outcome(action, False)
+
+    def _audit(self, outcome: Outcome) -> None:
+        action = outcome.action
+        self.ctx.stores.audit.append(AuditEntry(
+            action=action.kind.value if outcome.done else f"{action.kind.value}:skipped",
+            reason=outcome.note or action.reason, rule_id=action.rule_id, product_id=action.product_id,
+            fingerprint=action.fingerprint, task_id=outcome.task_id, run_id=self.ctx.run_id,
+            details={"planned_reason": action.reason}))
+
+
+def _checklist_json(entries: list[ChecklistEntry]) -> dict[str, list]:
+    return {e.key: [e.title, e.is_checked] for e in entries}
+
+
+def _need(action: Action) -> Desired:
+    if action.desired is None:
+        raise ValueError(f"{action.kind.value} needs a desired task")
+    return action.desired
+
+
+def _need_link(action: Action) -> Link:
+    if action.link is None:
+        raise ValueError(f"{action.kind.value} needs a link")
+    return action.link
+
+
+__all__ = ["Crash", "ExecutionContext", "Executor", "Outcome"]

@@ -1,0 +1,59 @@
+"""Build the process-wide collaborators (clients, stores, rules) from settings, once per process.
+
+Why cached: a Functions worker process serves many invocations. The Plytix token, the Graph event
+loop and the HTTP connection pools are worth keeping between them; the rules file is re-read when its
+content changes, so an edited file takes effect without a restart.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Optional
+
+from shared.planner import PlannerClient
+from shared.plytix import PlytixClient
+from shared.rules import RulesFile, build_rules, load_rules
+from shared.scan import ScanDeps
+from shared.settings import Settings, get_settings
+from shared.store import TableStores
+
+_lock = threading.Lock()
+_clients: Optional[tuple[PlytixClient, PlannerClient, TableStores]] = None
+_rules: Optional[tuple[float, RulesFile]] = None
+
+
+def rules_path(settings: Settings) -> Path:
+    """RULES_FILE, relative paths taken from the app root (where function_app.py lives)."""
+    path = Path(settings.RULES_FILE)
+    return path if path.is_absolute() else Path(__file__).resolve().parent.parent / path
+
+
+def current_rules(settings: Settings) -> RulesFile:
+    """The validated rules file, reloaded when its modification time changes."""
+    global _rules
+    path = rules_path(settings)
+    mtime = path.stat().st_mtime
+    with _lock:
+        if _rules is None or _rules[0] != mtime:
+            _rules = (mtime, load_rules(path))
+        return _rules[1]
+
+
+def clients(settings: Settings) -> tuple[PlytixClient, PlannerClient, TableStores]:
+    """The Plytix client, Planner client and stores for this process (tables created on first use)."""
+    global _clients
+    with _lock:
+        if _clients is None:
+            stores = TableStores.from_settings(settings)
+            stores.ensure_tables()
+            _clients = (PlytixClient.from_settings(settings), PlannerClient.from_settings(settings), stores)
+        return _clients
+
+
+def scan_deps(settings: Optional[Settings] = None) -> ScanDeps:
+    settings = settings or get_settings()
+    rules_file = current_rules(settings)
+    plytix, planner, stores = clients(settings)
+    return ScanDeps(settings=settings, rules_file=rules_file, rules=build_rules(rules_file), plytix=plytix,
+                    planner=planner, stores=stores)

@@ -1,0 +1,168 @@
+"""One reconcile pass: feed -> findings -> desired tasks -> actions -> (unless dry run) execution.
+
+Level-triggered (DESIGN.md): the pass looks at the whole desired state and the whole stored state, so
+running it twice, late, or on two instances at once gives the same result; the claims in the link table
+make concurrent passes safe, and a pass that dies half-way is finished by the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable, Optional
+
+from shared.feed import ProductFeed
+from shared.observability import log_event
+from shared.planner import PlannerClient, PlannerTask
+from shared.plytix import PlytixClient
+from shared.reconcile.desired import build_desired
+from shared.reconcile.execute import ExecutionContext, Executor
+from shared.reconcile.plan import WRITING_KINDS, Action, Kind, Policy, apply_creation_cap, plan_rule
+from shared.rules import Finding, ProductView, Rule, RulesFile
+from shared.settings import Settings
+from shared.store import ConcurrentUpdate, Cursor, TableStores
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScanReport:
+    """What a pass found and did; the HTTP API, the CLI and the demo print it."""
+
+    run_id: str
+    dry_run: bool
+    started: datetime
+    finished: Optional[datetime] = None
+    products_seen: int = 0
+    findings: int = 0
+    planned: list[Action] = field(default_factory=list)
+    done: Counter = field(default_factory=Counter)
+    skipped: Counter = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    api_calls: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "dry_run": self.dry_run, "started": self.started.isoformat(),
+                "finished": self.finished.isoformat() if self.finished else None,
+                "products_seen": self.products_seen, "findings": self.findings,
+                "actions": [a.to_json() for a in self.planned if a.kind is not Kind.wait],
+                "planned": dict(Counter(a.kind.value for a in self.planned)),
+                "done": dict(self.done), "skipped": dict(self.skipped), "errors": self.errors,
+                "api_calls": self.api_calls}
+
+
+@dataclass
+class ScanDeps:
+    """Everything a pass talks to (built from settings by shared.runtime, or by tests)."""
+
+    settings: Settings
+    rules_file: RulesFile
+    rules: list[Rule]
+    plytix: PlytixClient
+    planner: PlannerClient
+    stores: TableStores
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    claim_timeout: timedelta = timedelta(minutes=5)
+
+
+def run_full_scan(deps: ScanDeps, *, dry_run: bool = False, rule_ids: Optional[Iterable[str]] = None,
+                  checkpoint: Optional[Callable[[str], None]] = None) -> ScanReport:
+    """A full sweep: every product, every enabled rule (or the given ones)."""
+    rules = _select_rules(deps.rules, rule_ids)
+    report = ScanReport(run_id=uuid.uuid4().hex[:12], dry_run=dry_run, started=deps.clock())
+    calls_before = _api_calls(deps)
+    feed = ProductFeed(deps.plytix)
+    families = feed.families()
+    attributes = set().union(*(rule.needed_attributes() for rule in rules)) if rules else set()
+    findings: dict[str, list[Finding]] = defaultdict(list)
+    for product in feed.full_sweep(attributes):
+        report.products_seen += 1
+        view = ProductView.from_plytix(product, families,
+                                       stage_attribute=deps.rules_file.workflow_stage_attribute)
+        for rule in rules:
+            if rule.selects(view):
+                findings[rule.id].extend(rule.evaluate(view, deps.settings.ENVIRONMENT_NAME))
+    report.findings = sum(len(f) for f in findings.values())
+    _reconcile(deps, rules, findings, report, covered=lambda link: True, checkpoint=checkpoint)
+    report.api_calls = {k: v - calls_before.get(k, 0) for k, v in _api_calls(deps).items()}
+    report.finished = deps.clock()
+    log_event(log, "scan_finished", run_id=report.run_id, dry_run=dry_run, products=report.products_seen,
+              findings=report.findings, **{f"done_{k}": v for k, v in report.done.items()})
+    return report
+
+
+def _select_rules(rules: list[Rule], rule_ids: Optional[Iterable[str]]) -> list[Rule]:
+    if rule_ids is None:
+        return list(rules)
+    wanted = set(rule_ids)
+    unknown = wanted - {r.id for r in rules}
+    if unknown:
+        raise ValueError(f"unknown or disabled rule id(s): {', '.join(sorted(unknown))}")
+    return [r for r in rules if r.id in wanted]
+
+
+def _reconcile(deps: ScanDeps, rules: list[Rule], findings: dict[str, list[Finding]], report: ScanReport, *,
+               covered: Callable[[Any], bool], checkpoint: Optional[Callable[[str], None]]) -> None:
+    settings, now = deps.settings, deps.clock()
+    links_by_rule = {rule.id: {l.fingerprint: l for l in deps.stores.links.list_rule(rule.id)} for rule in rules}
+    plan_ids = {f.plan_id for fs in findings.values() for f in fs} | {
+        l.plan_id for links in links_by_rule.values() for l in links.values() if l.plan_id}
+    tasks = _list_tasks(deps.planner, plan_ids)
+    remaining = settings.MAX_TASKS_PER_RUN
+    first_runs: list[str] = []
+    for rule in rules:
+        links = links_by_rule[rule.id]
+        desired = build_desired(rule_id=rule.id, rule_name=rule.name, environment=settings.ENVIRONMENT_NAME,
+                                findings=findings.get(rule.id, ()), links=links,
+                                group_threshold=rule.group_threshold or settings.GROUP_THRESHOLD)
+        first_run = deps.stores.cursors.get(_rule_cursor(rule.id)) is None
+        if first_run:
+            first_runs.append(rule.id)
+        policy = Policy(reopen=rule.reopen_policy or settings.REOPEN_POLICY,
+                        deleted_cooldown=timedelta(days=settings.DELETED_TASK_COOLDOWN_DAYS),
+                        claim_timeout=deps.claim_timeout, max_creates=settings.MAX_TASKS_PER_RUN,
+                        skip_backfill=settings.SKIP_BACKFILL)
+        actions = plan_rule(rule_id=rule.id, desired=desired, links=links.values(), tasks=tasks,
+                            covered=covered, policy=policy, now=now, first_run=first_run)
+        actions, remaining = apply_creation_cap(actions, remaining)
+        report.planned.extend(actions)
+    if report.dry_run:
+        return
+    ctx = ExecutionContext(stores=deps.stores, planner=deps.planner, now=deps.clock, run_id=report.run_id,
+                           product_url=lambda pid: settings.PLYTIX_PRODUCT_URL_TEMPLATE.format(product_id=pid),
+                           checkpoint=checkpoint or (lambda step: None))
+    executor = Executor(ctx)
+    for action in report.planned:
+        if action.kind not in WRITING_KINDS:
+            report.skipped[action.kind.value] += 1
+            continue
+        outcome = executor.run(action)
+        (report.done if outcome.done else report.skipped)[action.kind.value] += 1
+        if not outcome.done and outcome.note and action.kind is not Kind.defer:
+            report.errors.append(f"{action.kind.value} {action.fingerprint[:12]}: {outcome.note}")
+    for rule_id in first_runs:
+        _mark_seen(deps, rule_id, report.run_id)
+
+
+def _list_tasks(planner: PlannerClient, plan_ids: Iterable[str]) -> dict[str, PlannerTask]:
+    """Every task of the plans the rules use: one listing per plan per pass (pages of ~400)."""
+    return {task.id: task for plan_id in sorted(plan_ids) for task in planner.list_plan_tasks(plan_id)}
+
+
+def _rule_cursor(rule_id: str) -> str:
+    return f"rule-seen-{rule_id}"
+
+
+def _mark_seen(deps: ScanDeps, rule_id: str, run_id: str) -> None:
+    """Record that a rule has had its first real pass (SKIP_BACKFILL applies only before that)."""
+    try:
+        deps.stores.cursors.save(Cursor(name=_rule_cursor(rule_id), value={"first_run": run_id}, etag=None))
+    except ConcurrentUpdate:
+        pass  # a concurrent pass recorded it first: same meaning
+
+
+def _api_calls(deps: ScanDeps) -> dict[str, int]:
+    return {"plytix": deps.plytix.stats.total_calls, "graph": deps.planner.stats.total_calls}
