@@ -9,6 +9,8 @@ Faults (queued per endpoint name, or "*" for any non-admin endpoint), consumed o
 - {"kind": "status", "status": 429|500|503, "count": N, "retry_after": 1}  answer that status, do nothing
 - {"kind": "hang", "seconds": S, "count": N}   wait S seconds, then close without answering, do nothing
 - {"kind": "drop", "count": N}                 perform the request, then close without answering
+Any fault may carry "after": K, letting the first K matching calls through before it fires (so a test can
+break, say, the third page of a search).
 """
 
 from __future__ import annotations
@@ -90,13 +92,14 @@ class FaultBoard:
         kind = fault.get("kind")
         if kind not in ("status", "hang", "drop"):
             raise HttpError(422, {"error": {"msg": "kind must be status, hang or drop"}})
-        if kind == "status" and int(fault.get("status", 0)) not in (408, 409, 412, 429, 500, 502, 503, 504):
-            raise HttpError(422, {"error": {"msg": "status must be one of 408 409 412 429 500 502 503 504"}})
-        count = int(fault.get("count", 1))
-        if count < 1:
-            raise HttpError(422, {"error": {"msg": "count must be >= 1"}})
+        if kind == "status" and int(fault.get("status", 0)) not in (401, 408, 409, 412, 429, 500, 502, 503, 504):
+            raise HttpError(422, {"error": {"msg": "status must be one of 401 408 409 412 429 500 502 503 504"}})
+        count, after = int(fault.get("count", 1)), int(fault.get("after", 0))
+        if count < 1 or after < 0:
+            raise HttpError(422, {"error": {"msg": "count must be >= 1 and after >= 0"}})
         with self._lock:
             queue = self._faults.setdefault(endpoint, deque())
+            queue.extend({"kind": "pass"} for _ in range(after))
             for _ in range(count):
                 queue.append(dict(fault))
 
@@ -106,7 +109,8 @@ class FaultBoard:
             for key in (endpoint, "*"):
                 queue = self._faults.get(key)
                 if queue:
-                    return queue.popleft()
+                    fault = queue.popleft()
+                    return None if fault["kind"] == "pass" else fault
         return None
 
     def pending(self) -> dict[str, int]:

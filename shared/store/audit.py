@@ -1,0 +1,125 @@
+"""Audit: an append-only record of every action taken (or that a dry run would take), with its reason.
+
+PartitionKey = "product:<escaped id>", or "rule:<escaped id>" for actions on no single product, or
+"general". RowKey = UTC time to the microsecond, a sequence number within the append call and a random
+suffix: it sorts chronologically (fixed-width ISO text sorts like time), keeps entries of one call in
+order, and never collides across instances.
+
+An entry with a run id is written a second time into "run:<escaped id>". Why: "what did run X do" would
+otherwise be a scan of the whole, ever-growing table; the copy costs about one batch per 100 entries
+because a run's entries share one partition. The two copies live in different partitions, so they are
+not atomic: the run view is best effort, the product/rule view is the record.
+
+Rows are only ever inserted (never upserted), so nothing can overwrite history; this store has no update
+or delete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable, Iterator, Optional
+
+from azure.data.tables import TableEntity
+
+from shared.store.batching import DEFAULT_WORKERS, fan_out, transactions_by_partition
+from shared.store.entity import build_entity, read_datetime, read_json, read_str, utc_now
+from shared.store.errors import InvalidValue
+from shared.store.keys import key_for, validate_key
+from shared.store.table import StoreTable
+
+
+@dataclass
+class AuditEntry:
+    action: str
+    reason: str
+    rule_id: Optional[str] = None
+    product_id: Optional[str] = None
+    fingerprint: Optional[str] = None
+    task_id: Optional[str] = None
+    run_id: Optional[str] = None
+    dry_run: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+    at: Optional[datetime] = None  # set at append when None
+
+
+_FIELDS = ("action", "reason", "rule_id", "product_id", "fingerprint", "task_id", "run_id", "dry_run",
+           "details", "at")
+
+
+class AuditStore:
+    """Append entries; read them back per product or per run, oldest first."""
+
+    def __init__(self, table: StoreTable, max_workers: int = DEFAULT_WORKERS):
+        self._table = table
+        self._max_workers = max_workers
+
+    def append(self, entry: AuditEntry) -> AuditEntry:
+        """Insert one entry; returns it with `at` set."""
+        return self.append_many([entry])[0]
+
+    def append_many(self, entries: Iterable[AuditEntry]) -> list[AuditEntry]:
+        """Insert entries in as few transactions as the partitions allow; returns them with `at` set.
+
+        All rows are built (and checked) before the first write.
+        """
+        now = utc_now()
+        stamped = [e if e.at is not None else dataclasses.replace(e, at=now) for e in entries]
+        rows = []
+        for seq, entry in enumerate(stamped):
+            rows.extend(self._rows(entry, seq))
+        groups = transactions_by_partition(self._table.name, rows)
+        fan_out(self._write_partition, groups, self._max_workers)
+        return stamped
+
+    def for_product(self, product_id: str, limit: int = 200) -> list[AuditEntry]:
+        """The latest `limit` entries of a product, oldest first (reads the product's partition once)."""
+        latest: deque[AuditEntry] = deque(maxlen=limit)
+        latest.extend(self._partition(_product_partition(product_id)))
+        return list(latest)
+
+    def for_run(self, run_id: str) -> Iterator[AuditEntry]:
+        """Stream every entry of one run, oldest first."""
+        return self._partition("run:" + key_for(run_id, "run_id"))
+
+    def _partition(self, partition_key: str) -> Iterator[AuditEntry]:
+        yield from (_entry_from(e) for e in self._table.query("PartitionKey eq @pk", {"pk": partition_key}))
+
+    def _rows(self, entry: AuditEntry, seq: int) -> list[dict[str, Any]]:
+        if not entry.action or not entry.reason:
+            raise InvalidValue("an audit entry needs an action and a reason")
+        if entry.at is None or entry.at.tzinfo is None:
+            raise InvalidValue("audit.at must be a timezone-aware datetime")
+        at = entry.at.astimezone(timezone.utc)
+        row_key = validate_key(f"{at:%Y-%m-%dT%H:%M:%S.%f}Z-{seq:06d}-{secrets.token_hex(4)}", "audit row key")
+        if entry.product_id is not None:
+            partition = _product_partition(entry.product_id)
+        elif entry.rule_id is not None:
+            partition = "rule:" + key_for(entry.rule_id, "rule_id")
+        else:
+            partition = "general"
+        properties = {name: getattr(entry, name) for name in _FIELDS}
+        rows = [build_entity(self._table.name, partition, row_key, properties)]
+        if entry.run_id is not None:
+            rows.append(build_entity(self._table.name, "run:" + key_for(entry.run_id, "run_id"), row_key,
+                                     properties))
+        return rows
+
+    def _write_partition(self, partition: str, transactions: list[list[dict[str, Any]]]) -> None:
+        for transaction in transactions:
+            self._table.submit([("create", row) for row in transaction])
+
+
+def _product_partition(product_id: str) -> str:
+    return "product:" + key_for(product_id, "product_id")
+
+
+def _entry_from(entity: TableEntity) -> AuditEntry:
+    return AuditEntry(action=entity["action"], reason=entity["reason"], rule_id=read_str(entity, "rule_id"),
+                      product_id=read_str(entity, "product_id"), fingerprint=read_str(entity, "fingerprint"),
+                      task_id=read_str(entity, "task_id"), run_id=read_str(entity, "run_id"),
+                      dry_run=bool(entity.get("dry_run", False)), details=read_json(entity, "details", {}),
+                      at=read_datetime(entity, "at"))

@@ -1,0 +1,131 @@
+"""Snapshots: the watched values of each product as last seen, so the feed can emit change events.
+
+PartitionKey = the first two hex digits of sha256(product id): 256 partitions whatever the catalog size.
+Why: one partition per product would make every bulk write a single-entity request; one partition for
+all would cap throughput at one partition's ~2,000 entities/s. With 256 buckets a 100k catalog has ~400
+rows per partition, and a page of products spreads evenly (hash), so writes batch per partition and the
+partitions are written in parallel. RowKey = escaped product id.
+
+`echo_hash` is the hash of the values WE wrote to Plytix: the feed compares it with what it reads back
+and drops the echo of our own PATCH (loop prevention, DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional
+
+from azure.data.tables import UpdateMode
+
+from shared.store.batching import DEFAULT_WORKERS, fan_out, transactions_by_partition
+from shared.store.entity import build_entity, read_etag, read_json, read_str
+from shared.store.keys import key_for, unescape_key
+from shared.store.table import StoreTable
+
+# A $filter may hold at most 15 discrete comparisons ("Querying tables and entities",
+# https://learn.microsoft.com/rest/api/storageservices/querying-tables-and-entities): PartitionKey eq plus
+# up to 14 RowKey eq. Larger groups read the partition's RowKey range and filter here.
+_MAX_ROWKEY_COMPARISONS = 14
+
+
+@dataclass
+class Snapshot:
+    product_id: str
+    values: dict[str, Any]
+    modified: Optional[str] = None  # the product's Plytix `modified` when these values were read
+    echo_hash: Optional[str] = None  # hash of values WE wrote, for loop prevention
+    etag: Optional[str] = None
+
+
+def snapshot_partition(product_id: str) -> str:
+    """The partition of a product: stable across processes (unlike hash()), two hex digits."""
+    return hashlib.sha256(product_id.encode("utf-8")).hexdigest()[:2]
+
+
+class SnapshotStore:
+    """Point and bulk reads and writes of product snapshots (last writer wins: the feed is the only writer)."""
+
+    def __init__(self, table: StoreTable, max_workers: int = DEFAULT_WORKERS):
+        self._table = table
+        self._max_workers = max_workers
+
+    def get(self, product_id: str) -> Optional[Snapshot]:
+        entity = self._table.get(snapshot_partition(product_id), key_for(product_id, "product_id"))
+        return None if entity is None else _snapshot_from(entity)
+
+    def get_many(self, product_ids: Iterable[str]) -> dict[str, Snapshot]:
+        """Snapshots of the given products that exist, keyed by product id; one request per partition
+        touched (a point read, an OR of row keys, or a row-key range), partitions read in parallel."""
+        by_partition: dict[str, set[str]] = {}
+        for product_id in product_ids:
+            by_partition.setdefault(snapshot_partition(product_id), set()).add(key_for(product_id, "product_id"))
+        found: dict[str, Snapshot] = {}
+        for part in fan_out(self._read_partition, by_partition, self._max_workers):
+            found.update(part)
+        return found
+
+    def put(self, snapshot: Snapshot) -> Snapshot:
+        """Insert or replace; returns the snapshot with its new ETag."""
+        return dataclasses.replace(snapshot, etag=self._table.upsert(self._entity(snapshot)))
+
+    def put_many(self, snapshots: Iterable[Snapshot]) -> dict[str, Snapshot]:
+        """Insert or replace many in entity group transactions, grouped by partition and sized by
+        batching.transactions_by_partition; partitions are written in parallel.
+
+        Every entity is built (and checked against the limits) before anything is written, so a bad
+        snapshot fails the call without a partial write of the others. Per product the last one wins.
+        Returns the stored snapshots, with ETags, keyed by product id.
+        """
+        entities = [self._entity(s) for s in snapshots]
+        groups = transactions_by_partition(self._table.name, entities)
+        stored: dict[str, Snapshot] = {}
+        for part in fan_out(self._write_partition, groups, self._max_workers):
+            stored.update(part)
+        return stored
+
+    def delete(self, product_id: str) -> None:
+        self._table.delete(snapshot_partition(product_id), key_for(product_id, "product_id"))
+
+    def _entity(self, snapshot: Snapshot) -> dict[str, Any]:
+        return build_entity(self._table.name, snapshot_partition(snapshot.product_id),
+                            key_for(snapshot.product_id, "product_id"),
+                            {"values": snapshot.values, "modified": snapshot.modified,
+                             "echo_hash": snapshot.echo_hash})
+
+    def _read_partition(self, partition: str, row_keys: set[str]) -> dict[str, Snapshot]:
+        if len(row_keys) == 1:
+            entity = self._table.get(partition, next(iter(row_keys)))
+            entities: Iterable[Any] = [] if entity is None else [entity]
+        else:
+            entities = self._table.query(*partition_query(partition, row_keys))
+        snapshots = (_snapshot_from(e) for e in entities if e["RowKey"] in row_keys)
+        return {s.product_id: s for s in snapshots}
+
+    def _write_partition(self, partition: str, transactions: list[list[dict[str, Any]]]) -> dict[str, Snapshot]:
+        stored: dict[str, Snapshot] = {}
+        for transaction in transactions:  # in order: a later write of the same product must land last
+            results = self._table.submit([("upsert", e, {"mode": UpdateMode.REPLACE}) for e in transaction])
+            for entity, result in zip(transaction, results):
+                snapshot = _snapshot_from(entity)
+                stored[snapshot.product_id] = dataclasses.replace(snapshot, etag=result.get("etag"))
+        return stored
+
+
+def partition_query(partition: str, row_keys: set[str]) -> tuple[str, dict[str, str]]:
+    """Filter and parameters reading `row_keys` of one partition in one request: an OR of row keys while
+    the filter stays within 15 comparisons, else the row-key range (the caller drops rows not asked for)."""
+    if len(row_keys) <= _MAX_ROWKEY_COMPARISONS:
+        params = {f"r{i}": rk for i, rk in enumerate(sorted(row_keys))}
+        query = "PartitionKey eq @pk and ( " + " or ".join(f"RowKey eq @{name}" for name in params) + " )"
+        return query, {"pk": partition, **params}
+    return ("PartitionKey eq @pk and RowKey ge @lo and RowKey le @hi",
+            {"pk": partition, "lo": min(row_keys), "hi": max(row_keys)})
+
+
+def _snapshot_from(entity: Any) -> Snapshot:
+    """From a stored entity or one we just built (then the ETag comes from the write's answer)."""
+    return Snapshot(product_id=unescape_key(entity["RowKey"]), values=read_json(entity, "values", {}),
+                    modified=read_str(entity, "modified"), echo_hash=read_str(entity, "echo_hash"),
+                    etag=read_etag(entity))

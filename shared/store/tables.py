@@ -1,0 +1,115 @@
+"""TableStores: the five stores over one storage account, built from settings or a connection string.
+
+Why one object: the stores share one TableServiceClient (one connection pool, one credential), one
+table-name prefix (so environments can share an account) and one StoreStats (so a bench can count every
+storage request of a run).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Optional
+
+from azure.data.tables import TableServiceClient
+
+from shared.settings import Settings
+from shared.store.audit import AuditStore
+from shared.store.cursors import CursorStore
+from shared.store.links import LinkStore
+from shared.store.snapshots import SnapshotStore
+from shared.store.stats import StoreStats
+from shared.store.table import StoreTable
+from shared.store.taskindex import TaskIndex
+
+logger = logging.getLogger(__name__)
+
+# Logical name -> table name suffix. Table names: 3-63 alphanumerics starting with a letter
+# (https://learn.microsoft.com/rest/api/storageservices/understanding-the-table-service-data-model).
+TABLE_SUFFIXES = {"links": "links", "taskindex": "taskindex", "snapshots": "snapshots",
+                  "cursors": "cursors", "audit": "audit"}
+_TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+
+# The SDK's transport defaults are 300 s to connect and to read: far longer than a function should hang
+# on a storage call. Callers may override them (and anything else) through **client_options.
+_CLIENT_DEFAULTS: dict[str, Any] = {"connection_timeout": 10, "read_timeout": 30}
+
+
+class TableStores:
+    """links, task_index, snapshots, cursors and audit stores, plus `stats` (requests per table and kind)."""
+
+    def __init__(self, service: TableServiceClient, prefix: str, *, stats: Optional[StoreStats] = None,
+                 credential: Any = None):
+        names = {logical: f"{prefix}{suffix}" for logical, suffix in TABLE_SUFFIXES.items()}
+        bad = sorted(name for name in names.values() if not _TABLE_NAME.match(name))
+        if bad:
+            raise ValueError(f"table prefix {prefix!r} gives invalid table names {bad}: a letter, then letters "
+                             f"or digits, 63 characters in all at most")
+        self.service = service
+        self.prefix = prefix
+        self.stats = stats or StoreStats()
+        self.table_names = names
+        self._credential = credential  # closed with the stores when we created it
+        self._tables = {logical: StoreTable(service.get_table_client(name), logical, self.stats)
+                        for logical, name in names.items()}
+        self.links = LinkStore(self._tables["links"])
+        self.task_index = TaskIndex(self._tables["taskindex"])
+        self.snapshots = SnapshotStore(self._tables["snapshots"])
+        self.cursors = CursorStore(self._tables["cursors"])
+        self.audit = AuditStore(self._tables["audit"])
+
+    @classmethod
+    def from_connection_string(cls, conn: str, prefix: str, **client_options: Any) -> "TableStores":
+        """Account key or SAS connection string (Azurite: UseDevelopmentStorage=true)."""
+        service = TableServiceClient.from_connection_string(conn, **{**_CLIENT_DEFAULTS, **client_options})
+        return cls(service, prefix)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **client_options: Any) -> "TableStores":
+        """STORAGE_CONNECTION_STRING when set; else STORAGE_TABLE_ENDPOINT with DefaultAzureCredential,
+        which uses the app's managed identity in Azure (AZURE_CLIENT_ID selects a user-assigned one) and
+        developer logins locally. No secret is needed in the identity case."""
+        if settings.STORAGE_CONNECTION_STRING is not None:
+            return cls.from_connection_string(settings.STORAGE_CONNECTION_STRING.get_secret_value(),
+                                              settings.TABLE_PREFIX, **client_options)
+        from azure.identity import DefaultAzureCredential  # imported only when used: it is slow to import
+
+        credential = DefaultAzureCredential()
+        service = TableServiceClient(endpoint=settings.STORAGE_TABLE_ENDPOINT, credential=credential,
+                                     **{**_CLIENT_DEFAULTS, **client_options})
+        return cls(service, settings.TABLE_PREFIX, credential=credential)
+
+    def ensure_tables(self) -> None:
+        """Create the tables that do not exist yet; safe to run concurrently and repeatedly."""
+        for logical, name in self.table_names.items():
+            self.stats.record(logical, "create_table")
+            self.service.create_table_if_not_exists(name)
+
+    def ping(self, timeout_seconds: float = 2.0) -> bool:
+        """True when the account answers an entity query on our cursors table within the timeout.
+
+        For /api/health: one cheap request, no retries, never raises. A missing table counts as
+        unhealthy (ensure_tables has not run). Only the exception type is logged: messages can carry URLs.
+        """
+        try:
+            next(self._tables["cursors"].query(
+                "PartitionKey eq @pk", {"pk": "ping"}, page_size=1, retry_total=0,
+                connection_timeout=timeout_seconds, read_timeout=timeout_seconds), None)
+            return True
+        except Exception as exc:  # noqa: BLE001 - a health probe reports, it does not raise
+            logger.warning("table storage ping failed: %s", type(exc).__name__)
+            return False
+
+    def close(self) -> None:
+        self.service.close()
+        if self._credential is not None:
+            self._credential.close()
+
+    def __enter__(self) -> "TableStores":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:  # not the URL: with a SAS connection string it carries the token
+        return f"TableStores(account={self.service.account_name!r}, prefix={self.prefix!r})"
