@@ -1,0 +1,47 @@
+"""Rules: the rules file, products as rules see them, and the findings rules produce.
+
+Every rule type plugs in the same way: a config model in shared/rules/config.py (picked by `type`) and a
+class satisfying `Rule`, registered in `_BUILDERS`. The feed and the reconciler only use `Rule`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Protocol
+
+from shared.rules.config import RequiredAttributesRuleConfig, RulesFile, load_rules, parse_rules
+from shared.rules.errors import Problem, RulesError
+from shared.rules.findings import Finding, ProductRef, Requirement, fingerprint
+from shared.rules.product_view import ProductView
+from shared.rules.required_attributes import RequiredAttributesRule
+from shared.settings import ReopenPolicy
+
+
+class Rule(Protocol):
+    """What the feed and the reconciler need from any rule."""
+
+    id: str
+    name: str
+    reopen_policy: Optional[ReopenPolicy]  # None: use the app setting REOPEN_POLICY
+    group_threshold: Optional[int]  # None: use the app setting GROUP_THRESHOLD
+
+    def selects(self, view: ProductView) -> bool: ...
+
+    def evaluate(self, view: ProductView, environment: str) -> list[Finding]: ...
+
+    def needed_attributes(self) -> set[str]: ...
+
+    def scopes(self) -> list[str]: ...
+
+
+_BUILDERS: dict[type, Callable[[Any, RulesFile], Rule]] = {
+    RequiredAttributesRuleConfig: RequiredAttributesRule,
+}
+
+
+def build_rules(rules_file: RulesFile) -> list[Rule]:
+    """The enabled rules of a validated file, in file order."""
+    return [_BUILDERS[type(config)](config, rules_file) for config in rules_file.rules if config.enabled]
+
+
+__all__ = ["Finding", "Problem", "ProductRef", "ProductView", "Requirement", "Rule", "RulesError", "RulesFile",
+           "build_rules", "fingerprint", "load_rules", "parse_rules"]

@@ -1,0 +1,87 @@
+"""`python -m shared validate-rules FILE`, run as a real subprocess the way CI and people run it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+VALID = """\
+version: 1
+defaults:
+  plan_id: plan-1
+  bucket: Product data
+  owner: merch.lead@contoso.example
+rules:
+  - id: core
+    type: required_attributes
+    name: Core content
+    require: [description]
+  - id: images
+    type: required_attributes
+    name: Images
+    enabled: false
+    require:
+      - attribute: images
+        kind: media
+        min_count: 3
+"""
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "shared", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_example_file_is_valid() -> None:
+    result = run_cli("validate-rules", "rules.example.yaml")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ("rules.example.yaml: 3 rules OK (core-content, marketplace-ready, "
+                             "weight-for-shipping; disabled: weight-for-shipping)\n")
+    assert result.stderr == ""
+
+
+def test_valid_file_prints_one_summary_line(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(VALID, encoding="utf-8")
+    result = run_cli("validate-rules", str(path))
+    assert (result.returncode, result.stdout, result.stderr) == \
+        (0, f"{path}: 2 rules OK (core, images; disabled: images)\n", "")
+
+
+def test_invalid_file_exits_2_with_every_problem_on_stderr(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(VALID.replace("min_count: 3", "min_count: 0").replace("name: Core content",
+                                                                          "name: Core content\n    priority: 11"),
+                    encoding="utf-8")
+    result = run_cli("validate-rules", str(path))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"{path}:10: rules[0].priority: 11 is out of range: use 0-10 or urgent, important, medium, low",
+        f"{path}:19: rules[1].require[0].min_count: must be 1 or more (got 0)",
+    ]
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("version: 1\nrules:\n  - id: core\n   name: x\n", encoding="utf-8")
+    result = run_cli("validate-rules", str(path))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"{path}:4: yaml: ")
+
+
+def test_missing_file_exits_2(tmp_path: Path) -> None:
+    result = run_cli("validate-rules", str(tmp_path / "absent.yaml"))
+    assert result.returncode == 2
+    assert result.stderr == f"{tmp_path / 'absent.yaml'}: (file): cannot read: No such file or directory\n"
+
+
+def test_usage_errors_exit_2() -> None:
+    no_command = run_cli()
+    assert no_command.returncode == 2 and "COMMAND" in no_command.stderr
+    no_file = run_cli("validate-rules")
+    assert no_file.returncode == 2 and "FILE" in no_file.stderr
+    assert run_cli("--help").stdout.count("validate-rules") >= 1
