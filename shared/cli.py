@@ -38,9 +38,45 @@ def _run_validate_rules(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _configure_scan(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true",
+                        help="plan only: print the actions (create/update/close, each with its reason), "
+                             "write nothing to Planner or Table Storage")
+    parser.add_argument("--rule", action="append", dest="rules", metavar="ID",
+                        help="only this rule (repeatable); default: every enabled rule")
+    parser.add_argument("--json", action="store_true", help="print the full report as JSON")
+
+
+def _run_scan(args: argparse.Namespace) -> int:
+    """A full sweep with the app settings from the environment (real accounts or the sandbox)."""
+    import json
+
+    from shared.runtime import scan_deps
+    from shared.scan import run_full_scan
+    from shared.settings import SettingsError
+
+    try:
+        report = run_full_scan(scan_deps(), dry_run=args.dry_run, rule_ids=args.rules)
+    except (SettingsError, RulesError, ValueError) as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    body = report.to_json()
+    if args.json:
+        print(json.dumps(body, indent=2))
+        return EXIT_OK
+    for action in body["actions"]:
+        print(f"{action['action']:<15} {action['title'][:70]:<70} {action['reason']}")
+    print(f"{'dry run' if args.dry_run else 'scan'} {body['run_id']}: {body['products_seen']} products, "
+          f"{body['findings']} findings, planned {body['planned']}, done {body['done']}, "
+          f"API calls {body['api_calls']}")
+    return EXIT_OK
+
+
 SUBCOMMANDS: dict[str, tuple[str, Configure, Run]] = {
     "validate-rules": ("check a rules file; print every problem as FILE:LINE: field: message",
                        _configure_validate_rules, _run_validate_rules),
+    "scan": ("run a full sweep now; with --dry-run, preview the actions without writing anything",
+             _configure_scan, _run_scan),
 }
 
 

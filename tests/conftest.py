@@ -4,40 +4,15 @@ fresh in-process sandbox servers for Plytix and Graph (real HTTP on 127.0.0.1, o
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import time
 import uuid
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+from devhost.azurite import start_azurite
+
 ROOT = Path(__file__).resolve().parent.parent
-AZURITE_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_port(port: int, deadline_s: float) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {deadline_s}s")
-
-
-def azurite_connection_string(blob: int, queue: int, table: int) -> str:
-    base = "http://127.0.0.1:{}/devstoreaccount1"
-    return ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-            f"AccountKey={AZURITE_KEY};BlobEndpoint={base.format(blob)};"
-            f"QueueEndpoint={base.format(queue)};TableEndpoint={base.format(table)};")
 
 
 @pytest.fixture(scope="session")
@@ -49,25 +24,14 @@ def azurite() -> Iterator[str]:
     if existing:
         yield existing
         return
-    binary = ROOT / "node_modules" / ".bin" / "azurite"
-    if not binary.exists():
-        pytest.fail("Azurite is not installed: run `npm ci` (make test does it)")
-    blob, queue, table = _free_port(), _free_port(), _free_port()
-    proc = subprocess.Popen(
-        [str(binary), "--inMemoryPersistence", "--skipApiVersionCheck", "--loose", "--disableTelemetry",
-         "--blobHost", "127.0.0.1", "--blobPort", str(blob), "--queueHost", "127.0.0.1",
-         "--queuePort", str(queue), "--tableHost", "127.0.0.1", "--tablePort", str(table)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     try:
-        for port in (blob, queue, table):
-            _wait_for_port(port, 30)
-        yield azurite_connection_string(blob, queue, table)
+        running = start_azurite(ROOT)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield running.connection_string
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        running.stop()
 
 
 @pytest.fixture
