@@ -267,7 +267,8 @@ class RunningServer:
         self.app = app
         self._server = _Server((host, port), _make_handler(app))
         self.host, self.port = self._server.server_address[:2]
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"sandbox-{app.name}",
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"sandbox-{app.name}",
                                         daemon=True)
         self._thread.start()
 

@@ -1,0 +1,47 @@
+"""One private asyncio event loop per process, on a daemon thread, for the async-only Graph SDK.
+
+Why not asyncio.run per call: it builds and tears down a loop each time, which strands the SDK's pooled
+httpx connections and credential sessions bound to the old loop (API_FACTS.md: never asyncio.run per call
+in a long-lived process). Sync code hands coroutines to this loop with run_coroutine_threadsafe and
+waits for the result; every PlannerClient in the process shares the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any, Coroutine, Optional, TypeVar
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_loop: Optional[asyncio.AbstractEventLoop] = None
+
+
+def _loop_thread_main(loop: asyncio.AbstractEventLoop) -> None:
+    asyncio.set_event_loop(loop)
+    loop.run_forever()
+
+
+def background_loop() -> asyncio.AbstractEventLoop:
+    """The process's Graph loop, started on first use."""
+    global _loop
+    with _lock:
+        if _loop is None or _loop.is_closed():
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop_thread_main, args=(_loop,), name="planner-graph-loop",
+                             daemon=True).start()
+        return _loop
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` on the background loop and wait for its result (its exception is re-raised here)."""
+    loop = background_loop()
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        coro.close()
+        raise RuntimeError("run_sync called from the Graph loop itself: it would wait for itself forever")
+    return asyncio.run_coroutine_threadsafe(coro, loop).result()
