@@ -165,4 +165,4 @@ def _mark_seen(deps: ScanDeps, rule_id: str, run_id: str) -> None:
 
 
 def _api_calls(deps: ScanDeps) -> dict[str, int]:
-    return {"plytix": deps.plytix.stats.total_calls, "graph": deps.planner.stats.total_calls}
+    return {"plytix": sum(deps.plytix.stats.snapshot()["calls"].values()), "graph": deps.planner.stats.total_calls}
