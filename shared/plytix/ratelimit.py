@@ -1,0 +1,55 @@
+"""A client-side limiter for several sliding windows at once (Plytix: per 10 seconds AND per hour).
+
+Why: Plytix answers 429 "on every call until the time interval expires" once either window is full
+(Postman collection, "API Limits"), so running into the limit costs a whole window. Spacing our own calls
+keeps one process under it. The limiter is per process: several function instances share ONE account
+limit, so the server's 429 (handled by the client's backoff) stays the final word.
+
+Thread-safe and fair: a caller reserves the earliest slot that every window allows, then sleeps outside
+the lock, so concurrent callers queue in order instead of polling.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Callable, Sequence
+
+
+class RateLimiter:
+    """At most `limit` calls in any `seconds`-long sliding window, for every (limit, seconds) given."""
+
+    def __init__(self, limits: Sequence[tuple[int, float]], *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        for limit, seconds in limits:
+            if limit < 1 or seconds <= 0:
+                raise ValueError("every window needs limit >= 1 and seconds > 0")
+        self._windows = [(limit, seconds, deque[float]()) for limit, seconds in limits]
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._last = float("-inf")
+
+    def reserve(self) -> float:
+        """Book the next slot; return how many seconds the caller must wait before using it."""
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._last)
+            for limit, seconds, log in self._windows:
+                while log and log[0] <= now - seconds:
+                    log.popleft()
+                if len(log) >= limit:
+                    # The limit-th most recent call must have left the window before this one starts.
+                    slot = max(slot, log[-limit] + seconds)
+            for _, _, log in self._windows:
+                log.append(slot)
+            self._last = slot
+            return slot - now
+
+    def acquire(self) -> float:
+        """Wait until a call is allowed; return the seconds waited."""
+        wait = self.reserve()
+        if wait > 0:
+            self._sleep(wait)
+        return wait
