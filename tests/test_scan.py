@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -129,7 +130,8 @@ def test_dry_run_plans_everything_and_writes_nothing(world):
 
 
 def test_two_scans_at_once_create_each_task_once(world):
-    first = world["deps"]
+    # Two instances with the production claim timeout (a fresh claim is another worker's, not a crash).
+    first = replace(world["deps"], claim_timeout=timedelta(minutes=5))
     second = build_deps(world["settings"], stores=first.stores)
     reports: list = []
     errors: list = []

@@ -1,0 +1,279 @@
+// The Python function app on a Flex Consumption (FC1) plan, and every app setting the code reads.
+//
+// Flex Consumption shape (functionAppConfig: deployment blob container with managed-identity auth,
+// runtime python + version, scaleAndConcurrency) follows Azure-Samples/functions-quickstart-python-http-azd
+// (infra/app/api.bicep) and Azure-Samples/azure-functions-flex-consumption-samples
+// (IaC/bicep/core/host/function.bicep), written as plain resources (no registry modules).
+// On Flex, FUNCTIONS_WORKER_RUNTIME / WEBSITE_RUN_FROM_PACKAGE and similar settings must NOT be set:
+// functionAppConfig replaces them.
+//
+// App settings: one entry per field of shared.settings.Settings (tests/test_infra.py fails when a new
+// field is not set here), plus the platform settings for identity-based host storage and Entra-only
+// Application Insights. Secrets are Key Vault references, never values.
+
+@description('Function app name (also its host name).')
+param name string
+
+@description('Flex Consumption plan name.')
+param planName string
+
+@description('Azure region.')
+param location string
+
+@description('Tags for the resources.')
+param tags object = {}
+
+@description('Resource id of the user-assigned identity the app runs as.')
+param identityId string
+
+@description('Client id of that identity (selects it for storage, App Insights and Graph tokens).')
+param identityClientId string
+
+@description('Storage account for the host, the deployment package and the app tables/queues.')
+param storageAccountName string
+
+@description('Blob endpoint of that account, without trailing slash.')
+param blobEndpoint string
+
+@description('Table endpoint of that account, without trailing slash.')
+param tableEndpoint string
+
+@description('Queue endpoint of that account, without trailing slash.')
+param queueEndpoint string
+
+@description('Blob container that holds the deployment package.')
+param deploymentContainerName string
+
+@description('Application Insights component name.')
+param applicationInsightsName string
+
+@description('Key Vault URI (ends with a slash).')
+param keyVaultUri string
+
+@description('Names of the secrets in Key Vault (see main.bicep).')
+param secretNames object
+
+@description('Python version of the Flex runtime: the version the code is tested on (ci.yml, deploy.yml).')
+param pythonVersion string = '3.11'
+
+@description('Upper bound of instances. All instances share ONE Plytix rate limit, so more instances do not mean more throughput; 40 is the smallest value Flex accepts.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Memory per instance (MB).')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+// ----- Values of shared.settings.Settings (defaults mirror the code's defaults) -----
+
+@description('ENVIRONMENT_NAME: goes into every finding fingerprint.')
+@maxLength(40)
+param environmentName string
+
+@description('RULES_FILE: path of the rules file inside the deployed package.')
+param rulesFile string = 'rules.yaml'
+
+param plytixBaseUrl string = 'https://pim.plytix.com'
+param plytixAuthUrl string = 'https://auth.plytix.com'
+
+@description('PLYTIX_RATE_PER_10S: client-side cap; set to your Plytix plan (20 free, 50 paid).')
+param plytixRatePer10s int = 20
+
+@description('PLYTIX_RATE_PER_HOUR: client-side cap; set to your Plytix plan (2,000 free, 5,000 paid).')
+param plytixRatePerHour int = 2000
+
+param plytixTimeoutSeconds int = 30
+param plytixProductUrlTemplate string = 'https://app.plytix.com/products/{product_id}'
+param graphBaseUrl string = 'https://graph.microsoft.com/v1.0'
+
+@description('GRAPH_AUTH_MODE: managed_identity (no secret at all) or client_secret (app registration + Key Vault secret).')
+@allowed([
+  'managed_identity'
+  'client_secret'
+])
+param graphAuthMode string = 'managed_identity'
+
+@description('Application (client) id of the app registration; used only when graphAuthMode is client_secret.')
+param graphAppClientId string = ''
+
+param graphTimeoutSeconds int = 30
+
+@description('TABLE_PREFIX: prefix of every table name.')
+param tablePrefix string = 'pp'
+
+@description('FULL_SWEEP_SCHEDULE: 6-field NCRONTAB, in UTC.')
+param fullSweepSchedule string = '0 0 2 * * *'
+
+param maxTasksPerRun int = 200
+param groupThreshold int = 25
+param skipBackfill bool = false
+
+@allowed([
+  'reopen'
+  'new_task'
+  'leave'
+])
+param reopenPolicy string = 'reopen'
+
+param deletedTaskCooldownDays int = 7
+
+resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: applicationInsightsName
+}
+
+// Key Vault reference syntax: learn.microsoft.com/azure/app-service/app-service-key-vault-references.
+// No version in the URI: the platform picks up a rotated secret within 24 hours (or at the next
+// configuration change).
+var plytixApiKeyReference = '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretNames.plytixApiKey}/)'
+var plytixApiPasswordReference = '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretNames.plytixApiPassword}/)'
+var graphClientSecretReference = '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretNames.graphClientSecret}/)'
+
+var usesClientSecret = (graphAuthMode == 'client_secret')
+
+var platformSettings = {
+  // Identity-based host storage (learn.microsoft.com/azure/azure-functions/functions-reference#connecting-to-host-storage-with-an-identity).
+  AzureWebJobsStorage__accountName: storageAccountName
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  // Application Insights with local auth off: the SDK authenticates with the identity.
+  APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  // azure-identity's DefaultAzureCredential reads AZURE_CLIENT_ID to pick the user-assigned identity
+  // (azure/identity/_credentials/default.py); the app's table and queue clients use it.
+  AZURE_CLIENT_ID: identityClientId
+}
+
+var appSettings = {
+  ENVIRONMENT_NAME: environmentName
+  RULES_FILE: rulesFile
+  PLYTIX_API_KEY: plytixApiKeyReference
+  PLYTIX_API_PASSWORD: plytixApiPasswordReference
+  PLYTIX_BASE_URL: plytixBaseUrl
+  PLYTIX_AUTH_URL: plytixAuthUrl
+  PLYTIX_RATE_PER_10S: string(plytixRatePer10s)
+  PLYTIX_RATE_PER_HOUR: string(plytixRatePerHour)
+  PLYTIX_TIMEOUT_SECONDS: string(plytixTimeoutSeconds)
+  PLYTIX_PRODUCT_URL_TEMPLATE: plytixProductUrlTemplate
+  GRAPH_BASE_URL: graphBaseUrl
+  GRAPH_AUTH_MODE: graphAuthMode
+  GRAPH_TENANT_ID: tenant().tenantId
+  // managed_identity: the identity's client id selects it; client_secret: the app registration.
+  GRAPH_CLIENT_ID: usesClientSecret ? graphAppClientId : identityClientId
+  GRAPH_TIMEOUT_SECONDS: string(graphTimeoutSeconds)
+  STORAGE_TABLE_ENDPOINT: tableEndpoint
+  STORAGE_QUEUE_ENDPOINT: queueEndpoint
+  TABLE_PREFIX: tablePrefix
+  FULL_SWEEP_SCHEDULE: fullSweepSchedule
+  MAX_TASKS_PER_RUN: string(maxTasksPerRun)
+  GROUP_THRESHOLD: string(groupThreshold)
+  SKIP_BACKFILL: skipBackfill ? 'true' : 'false'
+  REOPEN_POLICY: reopenPolicy
+  DELETED_TASK_COOLDOWN_DAYS: string(deletedTaskCooldownDays)
+}
+
+// With a managed identity there is no Graph secret at all, so the setting does not exist.
+var graphSecretSettings = usesClientSecret ? {
+  GRAPH_CLIENT_SECRET: graphClientSecretReference
+} : {}
+
+var allSettings = union(platformSettings, appSettings, graphSecretSettings)
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    // checkov:skip=CKV_AZURE_225: No zone redundancy: the work is timer-driven and level-triggered, so an instance lost in a zone outage only delays a scan, and the next one catches up with nothing lost.
+    reserved: true
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  // azd finds the app to deploy `services.api` (azure.yaml) to by this tag.
+  tags: union(tags, {
+    'azd-service-name': 'api'
+  })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    // checkov:skip=CKV_AZURE_78: Flex Consumption has no FTP deployment; basic-auth publishing (FTP and SCM) is switched off with basicPublishingCredentialsPolicies (below), so only Entra-authenticated deployments are accepted.
+    // checkov:skip=CKV_AZURE_222: The HTTP functions (health probe, on-demand scans, audit) must be reachable; they are protected by function keys, and there is no VNet to restrict access to.
+    // checkov:skip=CKV_AZURE_212: Flex Consumption scales to zero between timer runs by design; a minimum instance count would be billed around the clock for a batch workload.
+    // checkov:skip=CKV_AZURE_213: The platform health check pings every instance continuously, which would keep a scale-to-zero app warm (and billed); GET /api/health is for external probes instead.
+    // checkov:skip=CKV_AZURE_17: Client certificates would break the anonymous GET /api/health probe and the function-key-protected endpoints; callers authenticate with function keys.
+    serverFarmId: plan.id
+    httpsOnly: true
+    // Key Vault references are resolved with the user-assigned identity, not a system identity.
+    keyVaultReferenceIdentity: identityId
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      http20Enabled: true
+      // The complete list: a setting added by hand in the portal disappears at the next provision.
+      appSettings: [for setting in items(allSettings): {
+        name: setting.key
+        value: setting.value
+      }]
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${blobEndpoint}/${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'python'
+        version: pythonVersion
+      }
+    }
+  }
+}
+
+// Children are declared with `parent:` rather than nested: pycep-parser (which checkov and
+// tests/test_infra.py use) keeps only the last of several nested sibling resources.
+// Basic-auth (publishing profile) deployment off: deployments authenticate with Entra ID only.
+resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+output name string = site.name
+output id string = site.id
+output defaultHostName string = site.properties.defaultHostName
