@@ -21,17 +21,46 @@ def health() -> Reply:
         settings = get_settings()
     except SettingsError as exc:
         return 503, {"status": "misconfigured", "version": __version__, "error": str(exc)}
-    from shared.runtime import clients
+    from shared.rules import RulesError
+    from shared.runtime import clients, current_rules
 
     try:
         plytix, planner, stores = clients(settings)
     except Exception as exc:  # noqa: BLE001 - health reports every failure instead of raising
         return 503, {"status": "unhealthy", "version": __version__,
                      "error": f"could not start clients: {exc.__class__.__name__}"}
-    checks = {"table_storage": stores.ping(), "plytix": _answers(plytix.ping), "graph": _answers(planner.ping)}
-    healthy = all(checks.values())
+    checks: dict[str, Any] = {"table_storage": stores.ping(), "plytix": _answers(lambda: plytix.count([]))}
+    try:
+        rules_file = current_rules(settings)
+        checks["rules"] = True
+        plan_ids = sorted(_plan_ids(rules_file))
+        checks["graph"] = bool(plan_ids) and all(_answers(lambda p=p: planner.get_plan(p)) for p in plan_ids)
+    except (OSError, RulesError) as exc:
+        checks["rules"] = False
+        checks["graph"] = False
+        checks["rules_error"] = str(exc)
+    healthy = all(v is True for k, v in checks.items() if k != "rules_error")
     return (200 if healthy else 503), {"status": "ok" if healthy else "degraded", "version": __version__,
                                        "environment": settings.ENVIRONMENT_NAME, "checks": checks}
+
+
+def _plan_ids(rules_file: Any) -> set[str]:
+    """Every plan a rule may write to (defaults and per-rule/channel overrides)."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "plan_id" and isinstance(value, str):
+                    found.add(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(rules_file.model_dump())
+    return found
 
 
 def _answers(ping: Callable[[], Any]) -> bool:

@@ -253,6 +253,17 @@ class PlannerClient:
     def _task_builder(self, task_id: str) -> Any:
         return self._graph.planner.tasks.by_planner_task_id(task_id)
 
+    # --- plans ------------------------------------------------------------------------------------
+    def get_plan(self, plan_id: str) -> dict[str, Any]:
+        """The plan's JSON (id, title, container). A cheap authenticated read: /api/health uses it to
+        tell whether Graph answers and our identity may read the plan."""
+        found = self._run(self._request(
+            "get_plan", lambda: self._graph.planner.plans.by_planner_plan_id(plan_id).to_get_request_information(),
+            CallKind.READ))
+        if not found:
+            raise PlannerNotFound(404, "NotFound", f"plan {plan_id} not found")
+        return found
+
     # --- tasks ------------------------------------------------------------------------------------
     def create_task(self, spec: TaskSpec) -> tuple[PlannerTask, TaskDetails]:
         """Create the task, then write its details. Validates every limit first (PlannerLimitError, nothing

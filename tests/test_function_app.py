@@ -1,0 +1,135 @@
+"""function_app as Azure sees it (indexed like the worker) and as a user reaches it (HTTP through the
+local host, a separate process like the real worker, against the sandboxes and Azurite)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+
+from devhost.azurite import free_port
+from devhost.index import FunctionIndexError, index_app
+from tests.scan_world import RULES_YAML
+from tests.conftest import ROOT
+
+KEY = "test-function-key"
+
+
+def test_function_app_declares_the_functions_azure_will_index():
+    import function_app
+
+    functions = {f.name: f for f in index_app(function_app.app, {"FULL_SWEEP_SCHEDULE": "0 0 2 * * *"})}
+    assert set(functions) == {"health", "scans", "audit", "full_sweep"}
+    assert (functions["health"].route, functions["health"].methods, functions["health"].auth_level) == (
+        "health", ("GET",), "anonymous")
+    assert (functions["scans"].route, functions["scans"].methods, functions["scans"].auth_level) == (
+        "scans", ("POST",), "function")
+    assert (functions["audit"].route, functions["audit"].methods, functions["audit"].auth_level) == (
+        "audit", ("GET",), "function")
+    sweep = functions["full_sweep"]
+    assert sweep.trigger_type == "timerTrigger"
+    assert sweep.schedule == "%FULL_SWEEP_SCHEDULE%"
+    assert sweep.schedule_resolved == "0 0 2 * * *"
+
+
+def test_the_sweep_schedule_setting_is_required_like_the_real_host():
+    import function_app
+
+    with pytest.raises(FunctionIndexError, match="FULL_SWEEP_SCHEDULE"):
+        index_app(function_app.app, {})
+
+
+@pytest.fixture
+def host(plytix_sandbox: Any, graph_sandbox: Any, azurite: str, table_prefix: str, tmp_path: Path) -> Iterator[dict]:
+    """`python -m devhost` in its own process, configured only through app settings (environment)."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES_YAML)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLYTIX_", "GRAPH_", "STORAGE_"))}
+    env.update({
+        "ENVIRONMENT_NAME": "http-test", "RULES_FILE": str(rules), "FULL_SWEEP_SCHEDULE": "0 0 2 * * *",
+        "PLYTIX_API_KEY": "sandbox-api-key", "PLYTIX_API_PASSWORD": "sandbox-api-password",
+        "PLYTIX_BASE_URL": plytix_sandbox.url, "PLYTIX_AUTH_URL": plytix_sandbox.url,
+        "PLYTIX_RATE_PER_10S": "1000", "GRAPH_BASE_URL": f"{graph_sandbox.url}/v1.0",
+        "GRAPH_AUTH_MODE": "development", "STORAGE_CONNECTION_STRING": azurite, "AzureWebJobsStorage": azurite,
+        "TABLE_PREFIX": table_prefix, "DEVHOST_FUNCTION_KEY": KEY,
+    })
+    proc = subprocess.Popen([sys.executable, "-m", "devhost", "--port", str(port), "--no-timers"], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/api"
+    try:
+        _wait_until_serving(base, proc)
+        yield {"base": base, "graph": graph_sandbox, "plytix": plytix_sandbox}
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=20)[0].decode(errors="replace")
+        assert "sandbox-api-password" not in output and "AccountKey=" not in output, "secrets in the host log"
+
+
+def _wait_until_serving(base: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"devhost exited: {proc.stdout.read().decode(errors='replace')}")  # type: ignore[union-attr]
+        try:
+            httpx.get(f"{base}/health", timeout=2)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)  # polling a port with a deadline, not waiting for an effect
+    raise RuntimeError("devhost did not start serving within 60 s")
+
+
+def test_health_reports_version_and_every_dependency_without_secrets(host):
+    response = httpx.get(f"{host['base']}/health", timeout=30)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["checks"] == {"table_storage": True, "plytix": True, "rules": True, "graph": True}
+    assert body["version"]
+    assert "sandbox-api-password" not in response.text and "AccountKey" not in response.text
+
+
+def test_scans_need_the_function_key(host):
+    assert httpx.post(f"{host['base']}/scans", json={"dry_run": True}).status_code == 401
+    assert httpx.get(f"{host['base']}/audit", params={"product": "x"}).status_code == 401
+
+
+def test_bad_scan_requests_get_a_json_reason(host):
+    headers = {"x-functions-key": KEY}
+    bad_json = httpx.post(f"{host['base']}/scans", content=b"{nope", headers=headers)
+    assert bad_json.status_code == 400 and "not valid JSON" in bad_json.json()["error"]
+    unknown = httpx.post(f"{host['base']}/scans", json={"dryrun": True}, headers=headers)
+    assert unknown.status_code == 400 and "dryrun" in unknown.json()["error"]
+    no_rule = httpx.post(f"{host['base']}/scans", json={"rules": ["nope"]}, headers=headers)
+    assert no_rule.status_code == 400 and "nope" in no_rule.json()["error"]
+    no_product = httpx.get(f"{host['base']}/audit", headers=headers)
+    assert no_product.status_code == 400 and "product" in no_product.json()["error"]
+
+
+def test_dry_run_then_scan_then_audit_over_http(host):
+    headers = {"x-functions-key": KEY}
+    preview = httpx.post(f"{host['base']}/scans", json={"dry_run": True}, headers=headers, timeout=120)
+    assert preview.status_code == 200, preview.text
+    planned = preview.json()
+    assert planned["dry_run"] is True and planned["planned"]["create"] == planned["findings"] > 0
+    assert host["graph"].sandbox.plan_tasks(_plan_id()) == []
+
+    real = httpx.post(f"{host['base']}/scans", params={"code": KEY}, timeout=120)
+    assert real.status_code == 200, real.text
+    assert real.json()["done"]["create"] == planned["findings"]
+    product = planned["actions"][0]["product"]
+    history = httpx.get(f"{host['base']}/audit", params={"product": product}, headers=headers).json()
+    assert [e["action"] for e in history["entries"]] == ["create"]
+    assert history["entries"][0]["reason"].startswith("created task")
+
+
+def _plan_id() -> str:
+    from sandbox.graph_state import PRODUCT_DATA_PLAN_ID
+
+    return PRODUCT_DATA_PLAN_ID
