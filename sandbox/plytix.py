@@ -15,6 +15,7 @@ The seeded catalog (families, attribute labels and types, workflow stages, seede
     plytix.family_attributes, plytix.categories, plytix.create_category, plytix.trailing_slash
 
 Admin API (never rate limited, never faulted), also available as Python methods for in-process tests:
+    GET   /_sandbox/products        every raw record (?limit=N)                    products()
     GET   /_sandbox/products/{id}   raw record with all fields plus `_history`     product(), history()
     PATCH /_sandbox/products/{id}   {"attributes","status","label"}: an edit made in the Plytix UI
                                     (validated like the API, bumps `modified`)     edit_product()
@@ -997,6 +998,13 @@ class PlytixSandbox:
 
     def _register_admin(self) -> None:
         route = self.app.route
+
+        @route("GET", r"/_sandbox/products", "admin")
+        def raw_products(req: Request) -> Response:
+            """Every raw record (?limit=N for the first N), as a person browsing the catalog sees it."""
+            limit = int(req.arg("limit") or 0)
+            products = self.products()
+            return Response(200, {"data": products[:limit] if limit > 0 else products})
 
         @route("GET", rf"/_sandbox/products/{_PRODUCT_ID}", "admin")
         def raw_product(req: Request) -> Response:

@@ -278,7 +278,6 @@ class PlannerClient:
         if not created or not created.get("id"):
             raise PlannerUncertainWrite(201, "EmptyResponse", "Graph answered the create without a task")
         task = task_from_json(created)
-        has_details = bool(spec.description or spec.checklist or spec.references)
         try:
             details = await self._retrying_details_lag(lambda: self._update_details(
                 task.id, description=spec.description or None,
@@ -287,11 +286,9 @@ class PlannerClient:
         except PlannerError as exc:
             raise PlannerUncertainWrite(exc.status, exc.code, f"task {task.id} was created but writing its "
                                         f"details failed: {exc.message}", task_id=task.id) from exc
-        if has_details:
-            # Details change the task's counts (and etag): hand back the fresh etag when we can. If this
-            # read fails the POST's etag is merely stale, and update_task re-reads on 412.
-            with contextlib.suppress(PlannerError):
-                task = await self._get_task(task.id)
+        # Writing details may change the task's etag (it does in the sandbox; UNVERIFIED for Graph). The
+        # POST's etag is returned as is: re-reading would cost a call per created task, and update_task
+        # re-reads and re-applies on 412 anyway.
         return task, details
 
     async def _retrying_details_lag(self, operation: Callable[[], Awaitable[T]]) -> T:

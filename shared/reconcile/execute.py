@@ -188,8 +188,10 @@ class Executor:
         self._write_content(link, desired)
         return Outcome(action, True, action.reason, link.task_id)
 
-    def _write_content(self, link: Link, desired: Desired) -> Link:
-        """Patch the checklist (only what changed) and the description, then store what we wrote."""
+    def _write_content(self, link: Link, desired: Desired, note: str = "") -> Link:
+        """Patch the checklist (only what changed) and the description (with `note` appended when
+        given), then store what we wrote. The stored hash is the rule's description without the note, so
+        the next scan compares like with like."""
         stored = link.data.get("checklist") or {}
         wanted = _checklist_json(desired.checklist)
         changes: dict[str, Optional[ChecklistItem]] = {
@@ -197,7 +199,8 @@ class Executor:
             if stored.get(e.key) != [e.title, e.is_checked]}
         changes.update({key: None for key in stored if key not in wanted})
         new_hash = description_hash(desired.description)
-        description = desired.description if link.data.get("description_hash") != new_hash else None
+        changed = link.data.get("description_hash") != new_hash
+        description = desired.description + note if changed or note else None
         details = self.ctx.planner.update_details(link.task_id or "", description=description,
                                                   checklist=changes or None)
         data = {**desired.data, "checklist": wanted, "description_hash": new_hash}
@@ -228,9 +231,8 @@ class Executor:
         link, desired = _need_link(action), _need(action)
         task = self.ctx.planner.reopen_task(link.task_id or "")
         link = replace(link, task_etag=task.etag, updated_at=self.ctx.now())
-        reopened = replace(desired, description=desired.description + "\n\nReopened automatically: it was "
-                           "completed in Planner, but the data is still missing in Plytix.")
-        self._write_content(link, reopened)
+        self._write_content(link, desired, note="\n\nReopened automatically: it was completed in Planner, "
+                                                "but the data is still missing in Plytix.")
         return Outcome(action, True, action.reason, task.id)
 
     # --- bookkeeping only -----------------------------------------------------------------------

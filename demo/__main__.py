@@ -1,0 +1,209 @@
+"""`make demo`: the whole job-1 story against the local sandbox, Azurite and the real function code.
+
+Starts Azurite and both stand-ins, serves function_app through the local host, and then, over HTTP
+only, as an operator and the people in Plytix and Planner would:
+1. previews a scan (dry run), 2. scans: tasks appear in Planner, 3. people fix some products in Plytix
+(fully or in part) and complete one task without fixing its product, 4. scans: tasks ticked, closed and
+reopened, 5. scans again: nothing changes. Prints a summary table and exits 0 only if all of that held.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "demo-function-key"
+OWNER_NAMES: dict[str, str] = {}
+
+
+def main() -> int:
+    os.chdir(ROOT)
+    os.environ.update({"ENVIRONMENT_NAME": "demo", "RULES_FILE": str(ROOT / "demo" / "rules.yaml"),
+                       "FULL_SWEEP_SCHEDULE": "0 0 2 * * *", "DEVHOST_FUNCTION_KEY": KEY,
+                       "PLYTIX_PRODUCT_URL_TEMPLATE": "https://app.plytix.com/products/{product_id}"})
+    for name in [n for n in os.environ if n.startswith(("PLYTIX_BASE", "PLYTIX_API", "GRAPH_", "STORAGE_"))]:
+        del os.environ[name]  # the demo always runs against the local stand-ins
+    os.environ.pop("AzureWebJobsStorage", None)
+
+    from devhost.host import DevHost
+    from devhost.local_services import LocalServices
+
+    services = LocalServices.start_missing(os.environ, ROOT)
+    try:
+        import function_app
+
+        with DevHost(function_app.app, port=0, timers=False, queues=False, app_root=ROOT) as host:
+            return Demo(f"{host.url}/api", os.environ["PLYTIX_BASE_URL"],
+                        os.environ["GRAPH_BASE_URL"].removesuffix("/v1.0")).run()
+    finally:
+        services.stop()
+
+
+class Demo:
+    def __init__(self, api: str, plytix: str, graph: str) -> None:
+        from sandbox.graph_state import PRODUCT_DATA_PLAN_ID, USER_IDS
+
+        self.api, self.plytix, self.graph = api, plytix, graph
+        self.plan_id = PRODUCT_DATA_PLAN_ID
+        self.user_names = {object_id: upn.split("@")[0] for upn, object_id in USER_IDS.items()}
+        self.http = httpx.Client(timeout=120)
+        self.totals: Counter = Counter()
+        self.failures: list[str] = []
+
+    def run(self) -> int:
+        health = self.http.get(f"{self.api}/health").json()
+        step("0. Health", f"{health['status']} {health['checks']}")
+        self.expect(health["status"] == "ok", "health is ok")
+
+        preview = self.scan(dry_run=True)
+        step("1. Dry run: what would happen (nothing is written)",
+             f"{preview['products_seen']} products read, {preview['findings']} findings, planned {preview['planned']}")
+        for action in preview["actions"][:5]:
+            print(f"   {action['action']:<7} {action['title']:<45} {action['reason']}")
+        self.expect(self.tasks() == [], "a dry run creates no task")
+
+        first = self.scan()
+        tasks = self.tasks()
+        step("2. Scan: one task per product with missing data", f"done {first['done']}")
+        self.print_tasks(tasks[:8], len(tasks))
+        self.expect(first["done"].get("create") == preview["findings"] == len(tasks), "one task per finding")
+
+        product_ids = [a["product"] for a in preview["actions"]]
+        several_gaps = [a["product"] for a in preview["actions"] if a["reason"].count(",") >= 1]
+        partial = several_gaps[:2]  # products missing two or more things: fill one, the rest stays
+        rest = [p for p in product_ids if p not in partial]
+        fixed, ignored = rest[:3], rest[3]
+        touched = fixed + partial + [ignored]
+        ignored_task = next(t for t in tasks if ignored in _reference(t))
+        step("3. People work in Plytix and Planner",
+             f"fully fix {len(fixed)} products, partly fix {len(partial)}, and mark '{ignored_task['title']}' "
+             "complete in Planner without fixing the product")
+        donor = self.complete_product(exclude=set(product_ids))
+        for product_id in fixed:
+            self.fill(product_id, donor, everything=True)
+        for product_id in partial:
+            self.fill(product_id, donor, everything=False)
+        self.http.post(f"{self.graph}/_sandbox/tasks/{ignored_task['id']}/complete",
+                       json={"by": "content.editor@contoso.example"}).raise_for_status()
+
+        second = self.scan()
+        step("4. Scan: tasks ticked, closed and reopened", f"done {second['done']}")
+        after = {t["id"]: t for t in self.tasks()}
+        self.print_tasks([t for t in after.values() if any(p in _reference(t) for p in touched)], len(touched))
+        self.expect(second["done"].get("close") == 3, "3 fixed products -> 3 tasks closed")
+        self.expect(second["done"].get("update") == 2, "2 partly fixed -> 2 checklists ticked")
+        self.expect(second["done"].get("reopen") == 1, "completed but still missing -> reopened")
+        self.expect(after[ignored_task["id"]]["percentComplete"] == 0, "the reopened task is open again")
+
+        third = self.scan()
+        step("5. Scan again: level-triggered, so nothing changes", f"done {third['done'] or 'nothing'}")
+        self.expect(third["done"] == {}, "a third scan changes nothing")
+        self.expect(len(self.tasks()) == len(tasks), "no duplicate task ever")
+
+        history = self.http.get(f"{self.api}/audit", params={"product": fixed[0]}, headers=self.key).json()
+        step(f"6. Audit of product {fixed[0]}", "")
+        for entry in history["entries"]:
+            print(f"   {entry['at'][:19]}  {entry['action']:<7} {entry['reason']}")
+
+        self.summary(first, second, third)
+        if self.failures:
+            print("\nDEMO FAILED: " + "; ".join(self.failures))
+            return 1
+        print("\nDemo finished: every expectation held.")
+        return 0
+
+    @property
+    def key(self) -> dict[str, str]:
+        return {"x-functions-key": KEY}
+
+    def scan(self, dry_run: bool = False) -> dict[str, Any]:
+        response = self.http.post(f"{self.api}/scans", json={"dry_run": dry_run}, headers=self.key)
+        response.raise_for_status()
+        report = response.json()
+        if not dry_run:
+            self.totals.update(report["done"])
+            self.totals.update({f"{k}_calls": v for k, v in report["api_calls"].items()})
+            self.totals["scans"] += 1
+        return report
+
+    def tasks(self) -> list[dict[str, Any]]:
+        response = self.http.get(f"{self.graph}/_sandbox/plans/{self.plan_id}/tasks")
+        response.raise_for_status()
+        body = response.json()
+        return body["value"] if isinstance(body, dict) else body
+
+    def complete_product(self, exclude: set[str]) -> dict[str, Any]:
+        """A product with every attribute filled: people copy from it (images link existing assets)."""
+        from sandbox.catalog import GAP_CANDIDATES
+
+        response = self.http.get(f"{self.plytix}/_sandbox/products")
+        response.raise_for_status()
+        for candidate in response.json()["data"]:
+            if candidate["id"] not in exclude and all(candidate["attributes"].get(a) for a in GAP_CANDIDATES):
+                return candidate
+        raise RuntimeError("no complete product found to copy from")
+
+    def fill(self, product_id: str, donor: dict[str, Any], *, everything: bool) -> None:
+        from sandbox.catalog import GAP_CANDIDATES
+
+        product = self.http.get(f"{self.plytix}/_sandbox/products/{product_id}").json()
+        missing = [a for a in GAP_CANDIDATES if not product["attributes"].get(a)]
+        chosen = missing if everything else missing[:1]
+        values = {a: _as_input(donor["attributes"][a]) for a in chosen}
+        self.http.patch(f"{self.plytix}/_sandbox/products/{product_id}", json={"attributes": values}).raise_for_status()
+        print(f"   {product['sku']}: filled {', '.join(chosen)}" + ("" if everything else f" (still missing "
+                                                                                 f"{', '.join(missing[1:])})"))
+
+    def print_tasks(self, tasks: list[dict[str, Any]], total: int) -> None:
+        print(f"   {'task':<42} {'done':>5} {'checklist':>9}  assigned to")
+        for task in tasks:
+            checklist = task["details"]["checklist"].values()
+            ticked = sum(1 for item in checklist if item["isChecked"])
+            owners = ", ".join(self.user_names.get(u, u) for u in task.get("assignments", {}))
+            print(f"   {task['title'][:42]:<42} {task['percentComplete']:>4}% {ticked:>4}/{len(checklist):<4}  {owners}")
+        if total > len(tasks):
+            print(f"   ... {total - len(tasks)} more")
+
+    def expect(self, condition: bool, what: str) -> None:
+        if not condition:
+            self.failures.append(what)
+
+    def summary(self, *reports: dict[str, Any]) -> None:
+        step("Summary", "")
+        rows = [("scans run", self.totals["scans"]), ("tasks created", self.totals["create"]),
+                ("tasks updated (checklist ticked)", self.totals["update"]),
+                ("tasks closed (product fixed)", self.totals["close"]), ("tasks reopened", self.totals["reopen"]),
+                ("Plytix API calls", self.totals["plytix_calls"]), ("Graph API calls", self.totals["graph_calls"])]
+        for label, value in rows:
+            print(f"   {label:<34} {value:>6}")
+        per_scan = [f"{r['api_calls']['plytix']}/{r['api_calls']['graph']}" for r in reports]
+        print(f"   {'Plytix/Graph calls per scan':<34} {', '.join(per_scan):>6}")
+
+
+def _as_input(value: Any) -> Any:
+    """What the Plytix UI would send for a value read from another product (media: asset ids)."""
+    if isinstance(value, list):
+        return [{"id": v["id"]} for v in value]
+    if isinstance(value, dict) and "id" in value:
+        return {"id": value["id"]}
+    return value
+
+
+def _reference(task: dict[str, Any]) -> str:
+    from urllib.parse import unquote
+
+    return " ".join(unquote(k) for k in (task["details"].get("references") or {}))
+
+
+def step(title: str, text: str) -> None:
+    print(f"\n== {title}\n   {text}" if text else f"\n== {title}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
