@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+# checkov (Bicep policy scan in tests/test_infra.py) lives in its own venv: its pins clash with the app's.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_VERSION := 3.3.30
 
 .PHONY: setup test demo run sandbox bench clean
 
@@ -16,15 +19,22 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $@
+
 setup: $(VENV)/.installed node_modules/.installed
 
-test: setup
-	$(PY) -m pytest -q
+test: setup $(CHECKOV_VENV)/.installed
+	CHECKOV_BIN=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest -q
 
 demo: setup
 	$(PY) -m demo
 
 run: setup
+	test -f local.settings.json || cp local.settings.example.json local.settings.json
 	$(PY) -m devhost
 
 sandbox: setup
@@ -34,4 +44,4 @@ bench: setup
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .run
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .pytest_cache .run
