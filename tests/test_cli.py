@@ -6,15 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
+from tests.rules_text import HEAD
 
-VALID = """\
-version: 1
-defaults:
-  plan_id: plan-1
-  bucket: Product data
-  owner: merch.lead@contoso.example
-rules:
+VALID = HEAD + """\
   - id: core
     type: required_attributes
     name: Core content

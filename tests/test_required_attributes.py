@@ -15,18 +15,12 @@ from shared.rules.findings import CHECKLIST_LIMIT, Requirement, missing_summary
 from shared.rules.required_attributes import RequiredAttributesRule
 from shared.rules.templates import MAX_TITLE_LENGTH
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
+from tests.rules_text import HEAD
+
 FAMILIES = {"fam-apparel": "Apparel", "fam-home": "Home"}
 ENV = "test"
 
-HEAD = """\
-version: 1
-defaults:
-  plan_id: plan-1
-  bucket: Product data
-  owner: merch.lead@contoso.example
-rules:
-"""
 
 
 def rule_from(body: str) -> RequiredAttributesRule:

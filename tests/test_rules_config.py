@@ -4,25 +4,19 @@ and the shipped example validates."""
 from __future__ import annotations
 
 from pathlib import Path
-from textwrap import dedent
 
 import pytest
+
+from tests.conftest import ROOT
+from tests.rules_text import HEAD
 
 from shared.rules import RulesError, build_rules, load_rules, parse_rules
 from shared.rules.config import DEFAULT_STATUSES
 from shared.settings import ReopenPolicy
 
-ROOT = Path(__file__).resolve().parent.parent
 
 # Lines 1-6; the first rule starts on line 7.
-HEAD = dedent("""\
-    version: 1
-    defaults:
-      plan_id: plan-1
-      bucket: Product data
-      owner: merch.lead@contoso.example
-    rules:
-    """)
+
 
 RULE = ("  - id: core\n"
         "    type: required_attributes\n"
