@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Sequence
 
+from bench.table import render as render_table
 from sandbox.plytix import DEV_API_KEY, DEV_API_PASSWORD, PlytixSandbox
 from shared.plytix import MAX_PAGE_SIZE, PlytixClient
 
@@ -64,11 +65,7 @@ def scan(products: int) -> ScanResult:
 
 
 def render(results: Sequence[ScanResult]) -> str:
-    rows = [HEADER] + [r.row() for r in results]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
-    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in rows]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+    return render_table(HEADER, [r.row() for r in results])
 
 
 def main(argv: Sequence[str] | None = None) -> None:
