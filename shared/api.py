@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Mapping, Optional
 
+from shared.observability import COUNTERS
 from shared.settings import SettingsError, get_settings
 from shared.version import __version__
 
@@ -41,7 +42,8 @@ def health() -> Reply:
         checks["rules_error"] = str(exc)
     healthy = all(v is True for k, v in checks.items() if k != "rules_error")
     return (200 if healthy else 503), {"status": "ok" if healthy else "degraded", "version": __version__,
-                                       "environment": settings.ENVIRONMENT_NAME, "checks": checks}
+                                       "environment": settings.ENVIRONMENT_NAME, "checks": checks,
+                                       "counters": COUNTERS.snapshot()}
 
 
 def _plan_ids(rules_file: Any) -> set[str]:

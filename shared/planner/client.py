@@ -48,6 +48,7 @@ from msgraph.generated.models.planner_task import PlannerTask as GraphTask
 from msgraph.graph_request_adapter import options as sdk_default_options
 from msgraph_core import GraphClientFactory
 
+from shared.observability import record_api_call
 from shared.planner.auth import AuthInput, auth_provider_for, credential_from_settings
 from shared.planner.convert import (
     ORDER_HINT_FIRST,
@@ -223,9 +224,12 @@ class PlannerClient:
         while True:
             self.stats.record_call(endpoint)
             try:
-                return await send()
+                result = await send()
+                record_api_call("graph", 200)
+                return result
             except APIError as exc:
                 status = exc.response_status_code or 0
+                record_api_call("graph", status)
                 if status == 429:
                     self.stats.record_throttle(endpoint)
                 error = _error_from_api(exc, kind)

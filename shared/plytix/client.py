@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Op
 import httpx
 from pydantic import SecretStr
 
+from shared.observability import record_api_call
 from shared.plytix.errors import AuthError, PlytixError, Unavailable, error_from_response
 from shared.plytix.ratelimit import RateLimiter
 from shared.plytix.retry import backoff_delay, retry_after_seconds
@@ -285,6 +286,7 @@ class PlytixClient:
                 attempt = self._pause_or_raise(attempt, error, None)
                 continue
             status = response.status_code
+            record_api_call("plytix", status)
             if status not in _RETRYABLE:
                 return response
             retry_after = retry_after_seconds(response.headers.get("Retry-After"))

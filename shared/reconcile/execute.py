@@ -13,11 +13,11 @@ killed at an exact line from a test).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Callable, Optional
 
+from shared.observability import COUNTERS, Count, get_logger, log_event
 from shared.planner import (ChecklistItem, PlannerClient, PlannerError, PlannerNotFound, PlannerTask,
                             PlannerUncertainWrite, Reference, TaskSpec)
 from shared.reconcile.content import ChecklistEntry
@@ -25,7 +25,10 @@ from shared.reconcile.plan import Action, Desired, Kind, description_hash
 from shared.store import AlreadyClaimed, AuditEntry, ConcurrentUpdate, TableStores
 from shared.store.links import Link, LinkState
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
+# Which actions move which process counter (/api/health shows them).
+_COUNTED = {Kind.create: Count.tasks_created, Kind.recreate: Count.tasks_created, Kind.adopt: Count.tasks_created,
+            Kind.close: Count.tasks_closed, Kind.update: Count.tasks_updated, Kind.reopen: Count.tasks_updated}
 
 # Planner's clock and ours may differ: a task counts as "created after the claim" within this slack.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -75,6 +78,11 @@ class Executor:
             outcome = Outcome(action, False, f"Planner error: {exc}")
         if outcome.done or outcome.note:
             self._audit(outcome)
+        if outcome.done and action.kind in _COUNTED:
+            COUNTERS.add(_COUNTED[action.kind])
+        log_event(log, "task_action", action=action.kind.value, done=outcome.done, rule=action.rule_id,
+                  product=action.product_id or "", task=outcome.task_id or "", fingerprint=action.fingerprint,
+                  run_id=self.ctx.run_id)
         return outcome
 
     # --- creation -------------------------------------------------------------------------------
