@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Optional
 
 from tests.conftest import ROOT
 from tests.rules_text import HEAD
@@ -25,9 +27,9 @@ VALID = HEAD + """\
 """
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, env: Optional[dict[str, str]] = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "shared", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+                          timeout=120, env=env)
 
 
 def test_example_file_is_valid() -> None:
@@ -80,3 +82,36 @@ def test_usage_errors_exit_2() -> None:
     no_file = run_cli("validate-rules")
     assert no_file.returncode == 2 and "FILE" in no_file.stderr
     assert run_cli("--help").stdout.count("validate-rules") >= 1
+
+
+def _scan_env(plytix: Any, graph: Any, azurite: str, prefix: str, rules: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLYTIX_", "GRAPH_", "STORAGE_"))}
+    env.update({"RULES_FILE": str(rules), "PLYTIX_API_KEY": "sandbox-api-key",
+                "PLYTIX_API_PASSWORD": "sandbox-api-password", "PLYTIX_BASE_URL": plytix.url,
+                "PLYTIX_AUTH_URL": plytix.url, "PLYTIX_RATE_PER_10S": "1000", "GRAPH_AUTH_MODE": "development",
+                "GRAPH_BASE_URL": f"{graph.url}/v1.0", "STORAGE_CONNECTION_STRING": azurite, "TABLE_PREFIX": prefix})
+    return env
+
+
+def test_scan_dry_run_previews_actions_from_the_command_line(plytix_sandbox, graph_sandbox, azurite, table_prefix,
+                                                            tmp_path: Path) -> None:
+    from sandbox.graph_state import PRODUCT_DATA_PLAN_ID
+    from tests.scan_world import RULES_YAML
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES_YAML)
+    env = _scan_env(plytix_sandbox, graph_sandbox, azurite, table_prefix, rules)
+    result = run_cli("scan", "--dry-run", env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[-1].startswith("dry run ") and "200 products" in lines[-1]
+    creates = [line for line in lines if line.startswith("create ")]
+    assert creates and all("missing: " in line for line in creates)
+    assert graph_sandbox.sandbox.plan_tasks(PRODUCT_DATA_PLAN_ID) == []
+
+
+def test_scan_names_a_missing_setting(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLYTIX_", "GRAPH_", "STORAGE_"))}
+    result = run_cli("scan", "--dry-run", env=env)
+    assert result.returncode == 2
+    assert "PLYTIX_API_KEY: missing" in result.stderr and "Traceback" not in result.stderr
