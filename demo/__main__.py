@@ -25,7 +25,8 @@ OWNER_NAMES: dict[str, str] = {}
 def main() -> int:
     os.chdir(ROOT)
     os.environ.update({"ENVIRONMENT_NAME": "demo", "RULES_FILE": str(ROOT / "demo" / "rules.yaml"),
-                       "FULL_SWEEP_SCHEDULE": "0 0 2 * * *", "DEVHOST_FUNCTION_KEY": KEY,
+                       "FULL_SWEEP_SCHEDULE": "0 0 2 * * *",
+                       "INCREMENTAL_SCHEDULE": "0 */5 * * * *", "DEVHOST_FUNCTION_KEY": KEY,
                        "PLYTIX_PRODUCT_URL_TEMPLATE": "https://app.plytix.com/products/{product_id}"})
     for name in [n for n in os.environ if n.startswith(("PLYTIX_BASE", "PLYTIX_API", "GRAPH_", "STORAGE_"))]:
         del os.environ[name]  # the demo always runs against the local stand-ins

@@ -65,6 +65,9 @@ param plytixRatePerHour int = 2000
 @description('NCRONTAB schedule of the full catalog sweep.')
 param fullSweepSchedule string = '0 0 2 * * *'
 
+@description('NCRONTAB schedule of the incremental pass over recently modified products.')
+param incrementalSchedule string = '0 */5 * * * *'
+
 @description('Cap on tasks created per scan.')
 param maxTasksPerRun int = 200
 
@@ -184,6 +187,7 @@ module functionApp 'app/function-app.bicep' = {
     plytixRatePer10s: plytixRatePer10s
     plytixRatePerHour: plytixRatePerHour
     fullSweepSchedule: fullSweepSchedule
+    incrementalSchedule: incrementalSchedule
     maxTasksPerRun: maxTasksPerRun
     skipBackfill: skipBackfill
   }

@@ -23,7 +23,7 @@ from shared.reconcile.execute import ExecutionContext, Executor
 from shared.reconcile.plan import WRITING_KINDS, Action, Kind, Policy, apply_creation_cap, plan_rule
 from shared.rules import Finding, ProductView, Rule, RulesFile
 from shared.settings import Settings
-from shared.store import ConcurrentUpdate, Cursor, TableStores
+from shared.store import ConcurrentUpdate, Cursor, Link, TableStores
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class ScanReport:
     run_id: str
     dry_run: bool
     started: datetime
+    mode: str = "full"  # or "incremental"
     finished: Optional[datetime] = None
     products_seen: int = 0
     findings: int = 0
@@ -45,7 +46,7 @@ class ScanReport:
     api_calls: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "dry_run": self.dry_run, "started": self.started.isoformat(),
+        return {"run_id": self.run_id, "mode": self.mode, "dry_run": self.dry_run, "started": self.started.isoformat(),
                 "finished": self.finished.isoformat() if self.finished else None,
                 "products_seen": self.products_seen, "findings": self.findings,
                 "actions": [a.to_json() for a in self.planned if a.kind is not Kind.wait],
@@ -68,30 +69,92 @@ class ScanDeps:
     claim_timeout: timedelta = timedelta(minutes=5)
 
 
+WATERMARK_CURSOR = "feed-watermark"
+
+
 def run_full_scan(deps: ScanDeps, *, dry_run: bool = False, rule_ids: Optional[Iterable[str]] = None,
                   checkpoint: Optional[Callable[[str], None]] = None) -> ScanReport:
-    """A full sweep: every product, every enabled rule (or the given ones)."""
+    """A full sweep: every product, every enabled rule (or the given ones).
+
+    A real sweep of all rules also moves the incremental pass's watermark to its own start: whatever
+    changes from then on is the incremental pass's job."""
     rules = _select_rules(deps.rules, rule_ids)
-    report = ScanReport(run_id=uuid.uuid4().hex[:12], dry_run=dry_run, started=deps.clock())
-    calls_before = _api_calls(deps)
+    report = ScanReport(run_id=uuid.uuid4().hex[:12], dry_run=dry_run, started=deps.clock(), mode="full")
+    watermark = _watermark(deps) if not dry_run and rule_ids is None else None
     feed = ProductFeed(deps.plytix)
-    families = feed.families()
+    _run_pass(deps, rules, report, lambda attributes: feed.full_sweep(attributes), covered_all=True,
+              checkpoint=checkpoint)
+    if not dry_run and rule_ids is None:
+        _save_watermark(deps, watermark, report.started)
+    return report
+
+
+def run_incremental_scan(deps: ScanDeps, *, checkpoint: Optional[Callable[[str], None]] = None) -> ScanReport:
+    """The short-timer pass: only products whose `modified` is after the watermark (minus an overlap,
+    for clock skew and writes racing the previous pass). Falls back to a full sweep when there is no
+    watermark yet or the rules changed since the last sweep (level-triggered rules must see everything).
+
+    An absent finding counts as "fixed" only for products this pass read; links of other products are
+    left alone. With no changed product there is nothing to reconcile: completions and deletions in
+    Planner are picked up by the next pass that reads something, and by every full sweep."""
+    watermark = _watermark(deps)
+    if watermark is None or watermark.value.get("rules_hash") != deps.rules_file.content_hash:
+        return run_full_scan(deps, checkpoint=checkpoint)
+    report = ScanReport(run_id=uuid.uuid4().hex[:12], dry_run=False, started=deps.clock(), mode="incremental")
+    since = datetime.fromisoformat(watermark.value["since"]) - timedelta(
+        seconds=deps.settings.INCREMENTAL_OVERLAP_SECONDS)
+    feed = ProductFeed(deps.plytix)
+    _run_pass(deps, deps.rules, report, lambda attributes: feed.changed_since(since.isoformat(), attributes),
+              covered_all=False, checkpoint=checkpoint)
+    _save_watermark(deps, watermark, report.started)
+    return report
+
+
+def _run_pass(deps: ScanDeps, rules: list[Rule], report: ScanReport,
+              products: Callable[[set[str]], Iterable[dict[str, Any]]], *, covered_all: bool,
+              checkpoint: Optional[Callable[[str], None]]) -> None:
+    """Read products once for all rules, evaluate them, reconcile; fills `report`."""
+    calls_before = _api_calls(deps)
+    families = ProductFeed(deps.plytix).families()
     attributes = set().union(*(rule.needed_attributes() for rule in rules)) if rules else set()
     findings: dict[str, list[Finding]] = defaultdict(list)
-    for product in feed.full_sweep(attributes):
+    seen: set[str] = set()
+    for product in products(attributes):
         report.products_seen += 1
         view = ProductView.from_plytix(product, families,
                                        stage_attribute=deps.rules_file.workflow_stage_attribute)
+        if not covered_all:
+            seen.add(view.id)
         for rule in rules:
             if rule.selects(view):
                 findings[rule.id].extend(rule.evaluate(view, deps.settings.ENVIRONMENT_NAME))
     report.findings = sum(len(f) for f in findings.values())
-    _reconcile(deps, rules, findings, report, covered=lambda link: True, checkpoint=checkpoint)
+    if covered_all or seen:
+        evaluated: Callable[[str], bool] = (lambda product_id: True) if covered_all else seen.__contains__
+        _reconcile(deps, rules, findings, report, evaluated=evaluated, checkpoint=checkpoint)
     report.api_calls = {k: v - calls_before.get(k, 0) for k, v in _api_calls(deps).items()}
     report.finished = deps.clock()
-    log_event(log, "scan_finished", run_id=report.run_id, dry_run=dry_run, products=report.products_seen,
-              findings=report.findings, **{f"done_{k}": v for k, v in report.done.items()})
-    return report
+    log_event(log, "scan_finished", run_id=report.run_id, mode=report.mode, dry_run=report.dry_run,
+              products=report.products_seen, findings=report.findings,
+              **{f"done_{k}": v for k, v in report.done.items()})
+
+
+def _watermark(deps: ScanDeps) -> Optional[Cursor]:
+    return deps.stores.cursors.get(WATERMARK_CURSOR)
+
+
+def _save_watermark(deps: ScanDeps, previous: Optional[Cursor], since: datetime) -> None:
+    """Move the watermark to `since` (never backwards). A concurrent pass that moved it first wins:
+    the next pass re-reads a little more, which is harmless."""
+    if previous is not None and previous.value.get("since", "") >= since.isoformat():
+        return
+    cursor = Cursor(name=WATERMARK_CURSOR, value={"since": since.isoformat(),
+                                                  "rules_hash": deps.rules_file.content_hash},
+                    etag=previous.etag if previous else None)
+    try:
+        deps.stores.cursors.save(cursor)
+    except ConcurrentUpdate:
+        pass
 
 
 def _select_rules(rules: list[Rule], rule_ids: Optional[Iterable[str]]) -> list[Rule]:
@@ -105,7 +168,9 @@ def _select_rules(rules: list[Rule], rule_ids: Optional[Iterable[str]]) -> list[
 
 
 def _reconcile(deps: ScanDeps, rules: list[Rule], findings: dict[str, list[Finding]], report: ScanReport, *,
-               covered: Callable[[Any], bool], checkpoint: Optional[Callable[[str], None]]) -> None:
+               evaluated: Callable[[str], bool], checkpoint: Optional[Callable[[str], None]]) -> None:
+    """Plan every rule's actions, cap creations, and (unless a dry run) execute them.
+    `evaluated(product_id)` says whether this pass read that product."""
     settings, now = deps.settings, deps.clock()
     links_by_rule = {rule.id: {l.fingerprint: l for l in deps.stores.links.list_rule(rule.id)} for rule in rules}
     plan_ids = {f.plan_id for fs in findings.values() for f in fs} | {
@@ -117,7 +182,8 @@ def _reconcile(deps: ScanDeps, rules: list[Rule], findings: dict[str, list[Findi
         links = links_by_rule[rule.id]
         desired = build_desired(rule_id=rule.id, rule_name=rule.name, environment=settings.ENVIRONMENT_NAME,
                                 findings=findings.get(rule.id, ()), links=links,
-                                group_threshold=rule.group_threshold or settings.GROUP_THRESHOLD)
+                                group_threshold=rule.group_threshold or settings.GROUP_THRESHOLD,
+                                evaluated=evaluated)
         first_run = deps.stores.cursors.get(_rule_cursor(rule.id)) is None
         if first_run:
             first_runs.append(rule.id)
@@ -126,7 +192,8 @@ def _reconcile(deps: ScanDeps, rules: list[Rule], findings: dict[str, list[Findi
                         claim_timeout=deps.claim_timeout, max_creates=settings.MAX_TASKS_PER_RUN,
                         skip_backfill=settings.SKIP_BACKFILL)
         actions = plan_rule(rule_id=rule.id, desired=desired, links=links.values(), tasks=tasks,
-                            covered=covered, policy=policy, now=now, first_run=first_run)
+                            covered=lambda link: _covered(link, evaluated), policy=policy, now=now,
+                            first_run=first_run)
         actions, remaining = apply_creation_cap(actions, remaining)
         report.planned.extend(actions)
     if report.dry_run:
@@ -145,6 +212,14 @@ def _reconcile(deps: ScanDeps, rules: list[Rule], findings: dict[str, list[Findi
             report.errors.append(f"{action.kind.value} {action.fingerprint[:12]}: {outcome.note}")
     for rule_id in first_runs:
         _mark_seen(deps, rule_id, report.run_id)
+
+
+def _covered(link: Link, evaluated: Callable[[str], bool]) -> bool:
+    """Did this pass read everything the link is about? A group link: every member's product."""
+    if link.product_id:
+        return evaluated(link.product_id)
+    members = (link.data.get("members") or {}).values()
+    return all(evaluated(m.get("product_id", "")) for m in members)
 
 
 def _list_tasks(planner: PlannerClient, plan_ids: Iterable[str]) -> dict[str, PlannerTask]:

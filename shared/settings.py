@@ -85,6 +85,10 @@ class Settings(BaseModel):
 
     # --- Schedules (NCRONTAB, 6 fields; the timer bindings read them as %SETTING%) ---
     FULL_SWEEP_SCHEDULE: str = Field("0 0 2 * * *", description="Full catalog sweep.")
+    INCREMENTAL_SCHEDULE: str = Field("0 */5 * * * *", description="Pass over recently modified products.")
+    INCREMENTAL_OVERLAP_SECONDS: int = Field(300, ge=0, le=86_400,
+                                             description="The incremental pass re-reads this far before its "
+                                                         "watermark (clock skew, writes racing a pass).")
 
     # --- Reconciliation behaviour ---
     MAX_TASKS_PER_RUN: int = Field(200, ge=0, le=100_000, description="Cap on tasks created per scan.")

@@ -19,13 +19,14 @@ from tests.scan_world import RULES_YAML
 from tests.conftest import ROOT
 
 KEY = "test-function-key"
+SCHEDULES = {"FULL_SWEEP_SCHEDULE": "0 0 2 * * *", "INCREMENTAL_SCHEDULE": "0 */5 * * * *"}
 
 
 def test_function_app_declares_the_functions_azure_will_index():
     import function_app
 
-    functions = {f.name: f for f in index_app(function_app.app, {"FULL_SWEEP_SCHEDULE": "0 0 2 * * *"})}
-    assert set(functions) == {"health", "scans", "audit", "full_sweep"}
+    functions = {f.name: f for f in index_app(function_app.app, SCHEDULES)}
+    assert set(functions) == {"health", "scans", "audit", "full_sweep", "incremental_pass"}
     assert (functions["health"].route, functions["health"].methods, functions["health"].auth_level) == (
         "health", ("GET",), "anonymous")
     assert (functions["scans"].route, functions["scans"].methods, functions["scans"].auth_level) == (
@@ -36,13 +37,17 @@ def test_function_app_declares_the_functions_azure_will_index():
     assert sweep.trigger_type == "timerTrigger"
     assert sweep.schedule == "%FULL_SWEEP_SCHEDULE%"
     assert sweep.schedule_resolved == "0 0 2 * * *"
+    incremental = functions["incremental_pass"]
+    assert (incremental.trigger_type, incremental.schedule) == ("timerTrigger", "%INCREMENTAL_SCHEDULE%")
+    assert incremental.schedule_resolved == "0 */5 * * * *"
 
 
-def test_the_sweep_schedule_setting_is_required_like_the_real_host():
+def test_the_schedule_settings_are_required_like_the_real_host():
     import function_app
 
-    with pytest.raises(FunctionIndexError, match="FULL_SWEEP_SCHEDULE"):
-        index_app(function_app.app, {})
+    for missing in SCHEDULES:
+        with pytest.raises(FunctionIndexError, match=missing):
+            index_app(function_app.app, {k: v for k, v in SCHEDULES.items() if k != missing})
 
 
 @pytest.fixture
@@ -53,7 +58,7 @@ def host(plytix_sandbox: Any, graph_sandbox: Any, azurite: str, table_prefix: st
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PLYTIX_", "GRAPH_", "STORAGE_"))}
     env.update({
-        "ENVIRONMENT_NAME": "http-test", "RULES_FILE": str(rules), "FULL_SWEEP_SCHEDULE": "0 0 2 * * *",
+        "ENVIRONMENT_NAME": "http-test", "RULES_FILE": str(rules), **SCHEDULES,
         "PLYTIX_API_KEY": "sandbox-api-key", "PLYTIX_API_PASSWORD": "sandbox-api-password",
         "PLYTIX_BASE_URL": plytix_sandbox.url, "PLYTIX_AUTH_URL": plytix_sandbox.url,
         "PLYTIX_RATE_PER_10S": "1000", "GRAPH_BASE_URL": f"{graph_sandbox.url}/v1.0",

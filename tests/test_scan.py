@@ -18,7 +18,8 @@ import pytest
 
 from sandbox.graph_state import PRODUCT_DATA_PLAN_ID
 from shared.reconcile.execute import Crash
-from shared.scan import ScanDeps, run_full_scan
+from shared.rules import parse_rules
+from shared.scan import ScanDeps, run_full_scan, run_incremental_scan
 from shared.store import LinkState
 from tests.scan_world import RULE_ID, RULES_YAML, build_deps, with_settings, world_settings
 
@@ -268,3 +269,33 @@ def test_a_task_completed_while_data_is_missing_is_reopened(world):
     reopened = next(t for t in our_tasks(world) if t["id"] == task["id"])
     assert reopened["percentComplete"] == 0
     assert "Reopened automatically" in reopened["details"]["description"]
+
+
+def test_the_incremental_pass_starts_with_a_full_sweep(world):
+    report = run_incremental_scan(world["deps"])
+    assert report.mode == "full" and report.products_seen == 200
+    assert len(our_tasks(world)) == report.findings
+
+
+def test_the_incremental_pass_reads_only_changed_products(world):
+    deps, sandbox = world["deps"], world["plytix"].sandbox
+    run_full_scan(deps)
+    quiet = run_incremental_scan(deps)
+    assert (quiet.mode, quiet.products_seen, quiet.done) == ("incremental", 0, Counter())
+    assert quiet.api_calls == {"plytix": 2, "graph": 0}  # families + one search page: nothing else
+
+    fixed, untouched = list(deps.stores.links.list_rule(RULE_ID))[:2]
+    sandbox.edit_product(fixed.product_id, attributes=_fill(sandbox, fixed.data["missing"]))
+    report = run_incremental_scan(deps)
+    assert (report.mode, report.products_seen) == ("incremental", 1)
+    assert report.done == Counter({"close": 1})
+    assert deps.stores.links.get(RULE_ID, fixed.fingerprint).state is LinkState.closed
+    assert deps.stores.links.get(RULE_ID, untouched.fingerprint).state is LinkState.open
+
+
+def test_a_changed_rules_file_makes_the_incremental_pass_a_full_sweep(world):
+    deps = world["deps"]
+    run_full_scan(deps)
+    edited = parse_rules(RULES_YAML.replace("priority: important", "priority: urgent"), "rules.yaml")
+    report = run_incremental_scan(replace(deps, rules_file=edited))
+    assert report.mode == "full" and report.products_seen == 200

@@ -109,6 +109,12 @@ param tablePrefix string = 'pp'
 @description('FULL_SWEEP_SCHEDULE: 6-field NCRONTAB, in UTC.')
 param fullSweepSchedule string = '0 0 2 * * *'
 
+@description('INCREMENTAL_SCHEDULE: 6-field NCRONTAB, in UTC.')
+param incrementalSchedule string = '0 */5 * * * *'
+
+@description('INCREMENTAL_OVERLAP_SECONDS: how far before its watermark the incremental pass re-reads.')
+param incrementalOverlapSeconds int = 300
+
 param maxTasksPerRun int = 200
 param groupThreshold int = 25
 param skipBackfill bool = false
@@ -169,6 +175,8 @@ var appSettings = {
   STORAGE_QUEUE_ENDPOINT: queueEndpoint
   TABLE_PREFIX: tablePrefix
   FULL_SWEEP_SCHEDULE: fullSweepSchedule
+  INCREMENTAL_SCHEDULE: incrementalSchedule
+  INCREMENTAL_OVERLAP_SECONDS: string(incrementalOverlapSeconds)
   MAX_TASKS_PER_RUN: string(maxTasksPerRun)
   GROUP_THRESHOLD: string(groupThreshold)
   SKIP_BACKFILL: skipBackfill ? 'true' : 'false'

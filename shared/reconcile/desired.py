@@ -7,7 +7,7 @@ findings of its family; a product that already has its own task keeps it), which
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from shared.reconcile.content import (GroupMember, group_checklist, group_description, group_title,
                                       product_checklist, product_description)
@@ -37,14 +37,15 @@ def product_desired(finding: Finding, link: Link | None) -> Desired:
 
 
 def build_desired(*, rule_id: str, rule_name: str, environment: str, findings: Iterable[Finding],
-                  links: Mapping[str, Link], group_threshold: int) -> dict[str, Desired]:
+                  links: Mapping[str, Link], group_threshold: int,
+                  evaluated: Callable[[str], bool] = lambda product_id: True) -> dict[str, Desired]:
     """Desired tasks by fingerprint for one rule.
 
     - a finding whose product already has a link (any state) stays an individual task;
     - a finding that belongs to an active group (by group key) joins it;
     - other new findings: above `group_threshold` for one group key, one grouped task; else one each.
-    Group members that no longer have a finding count as fixed (ticked); a group with no member left
-    is not desired, so the reconciler closes it."""
+    Group members this pass read and found fine count as fixed (ticked); members it did not read (an
+    incremental pass) stay as stored. A group with no member left is not desired, so it gets closed."""
     by_fp = {f.fingerprint: f for f in findings}
     desired: dict[str, Desired] = {}
     groups = {link.data.get("group_key"): link for link in links.values()
@@ -63,36 +64,42 @@ def build_desired(*, rule_id: str, rule_name: str, environment: str, findings: I
             for finding in new_findings:
                 desired[finding.fingerprint] = product_desired(finding, None)
             continue
-        group = _group_desired(rule_id, rule_name, environment, key, new_findings, groups.get(key), by_fp)
+        group = _group_desired(rule_id, rule_name, environment, key, new_findings, groups.get(key), by_fp,
+                               evaluated)
         if group is not None:
             desired[group.fingerprint] = group
     for key, link in groups.items():
         if key not in new_by_key:
-            group = _group_desired(rule_id, rule_name, environment, key, [], link, by_fp)
+            group = _group_desired(rule_id, rule_name, environment, key, [], link, by_fp, evaluated)
             if group is not None:
                 desired[group.fingerprint] = group
     return desired
 
 
 def _group_desired(rule_id: str, rule_name: str, environment: str, key: str, new_findings: list[Finding],
-                   link: Link | None, by_fp: Mapping[str, Finding]) -> Desired | None:
+                   link: Link | None, by_fp: Mapping[str, Finding],
+                   evaluated: Callable[[str], bool]) -> Desired | None:
     stored = (link.data.get("members") if link else None) or {}
     fixed_stored = (link.data.get("fixed") if link else None) or {}
     members: dict[str, GroupMember] = {}
+    product_ids: dict[str, str] = {}
     fixed: dict[str, GroupMember] = {fp: GroupMember(fp, sku, ()) for fp, sku in fixed_stored.items()}
     for fp, info in stored.items():
         finding = by_fp.get(fp)
-        if finding is None:
+        if finding is not None:
+            members[fp] = _member(finding)
+        elif evaluated(info.get("product_id", "")):
             fixed[fp] = GroupMember(fp, info.get("sku", ""), ())
-        else:
-            members[fp] = GroupMember(fp, finding.product.sku, tuple(r.label for r in finding.missing))
+        else:  # not read this pass: as it was
+            members[fp] = GroupMember(fp, info.get("sku", ""), tuple(info.get("missing") or ()))
+        product_ids[fp] = info.get("product_id", "")
     for finding in new_findings[:max(0, MAX_GROUP_MEMBERS - len(members))]:
-        members[finding.fingerprint] = GroupMember(finding.fingerprint, finding.product.sku,
-                                                   tuple(r.label for r in finding.missing))
+        members[finding.fingerprint] = _member(finding)
+        product_ids[finding.fingerprint] = finding.subject
     if not members:
         return None
     sample = next((by_fp[fp] for fp in members if fp in by_fp), None)
-    if sample is None:
+    if sample is None:  # no remaining member was read this pass: nothing to say (the link is not covered)
         return None
     family = sample.product.family or "unknown family"
     fp = link.fingerprint if link else fingerprint(environment, rule_id, f"group:{key}")
@@ -103,7 +110,11 @@ def _group_desired(rule_id: str, rule_name: str, environment: str, key: str, new
         plan_id=sample.plan_id, bucket=sample.bucket, priority=sample.priority, due_in_days=sample.due_in_days,
         product_id=None, group_key=key,
         data={"kind": "group", "group_key": key, "family": family,
-              "members": {m.fingerprint: {"sku": m.sku, "product_id": by_fp[m.fingerprint].subject}
-                          for m in members.values()},
+              "members": {m.fingerprint: {"sku": m.sku, "product_id": product_ids[m.fingerprint],
+                                          "missing": list(m.missing)} for m in members.values()},
               "fixed": {m.fingerprint: m.sku for m in fixed.values()},
               "missing_labels": sorted({label for m in members.values() for label in m.missing})})
+
+
+def _member(finding: Finding) -> GroupMember:
+    return GroupMember(finding.fingerprint, finding.product.sku, tuple(r.label for r in finding.missing))
