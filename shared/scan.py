@@ -189,7 +189,7 @@ def _reconcile(deps: ScanDeps, rules: list[Rule], findings: dict[str, list[Findi
             first_runs.append(rule.id)
         policy = Policy(reopen=rule.reopen_policy or settings.REOPEN_POLICY,
                         deleted_cooldown=timedelta(days=settings.DELETED_TASK_COOLDOWN_DAYS),
-                        claim_timeout=deps.claim_timeout, max_creates=settings.MAX_TASKS_PER_RUN,
+                        claim_timeout=deps.claim_timeout,
                         skip_backfill=settings.SKIP_BACKFILL)
         actions = plan_rule(rule_id=rule.id, desired=desired, links=links.values(), tasks=tasks,
                             covered=lambda link: _covered(link, evaluated), policy=policy, now=now,

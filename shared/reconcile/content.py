@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
-from shared.rules.findings import CHECKLIST_LIMIT, Finding, Requirement, missing_summary
+from shared.rules.findings import CHECKLIST_LIMIT, Finding, missing_summary
 
 # Namespace for our checklist GUIDs (random once, fixed forever).
 _CHECKLIST_NAMESPACE = uuid.UUID("6f1d8b8e-4f3c-4b59-9a57-2f0d5c1e7a41")
@@ -110,7 +110,3 @@ def group_description(rule_name: str, family: str, members: Mapping[str, GroupMe
 def group_checklist(fingerprint: str, members: Mapping[str, GroupMember], fixed: Iterable[GroupMember]) -> list[ChecklistEntry]:
     items = [(m.fingerprint, m.sku) for m in members.values()] + [(m.fingerprint, m.sku) for m in fixed]
     return checklist_for(fingerprint, items, done=[m.fingerprint for m in fixed])
-
-
-def requirement_labels(requirements: Sequence[Requirement]) -> tuple[str, ...]:
-    return tuple(r.label for r in requirements)

@@ -96,7 +96,6 @@ class Policy:
     reopen: ReopenPolicy
     deleted_cooldown: timedelta
     claim_timeout: timedelta
-    max_creates: int  # per run, across rules
     skip_backfill: bool
 
 
