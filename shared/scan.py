@@ -200,7 +200,7 @@ def _reconcile(deps: ScanDeps, rules: list[Rule], findings: dict[str, list[Findi
         return
     ctx = ExecutionContext(stores=deps.stores, planner=deps.planner, now=deps.clock, run_id=report.run_id,
                            product_url=lambda pid: settings.PLYTIX_PRODUCT_URL_TEMPLATE.format(product_id=pid),
-                           checkpoint=checkpoint or (lambda step: None))
+                           checkpoint=checkpoint or (lambda step: None), plan_tasks=tasks)
     executor = Executor(ctx)
     for action in report.planned:
         if action.kind not in WRITING_KINDS:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional
 
 from shared.observability import COUNTERS, Count, get_logger, log_event
 from shared.planner import (ChecklistItem, PlannerClient, PlannerError, PlannerNotFound, PlannerTask,
@@ -57,6 +57,9 @@ class ExecutionContext:
     now: Callable[[], datetime]
     run_id: str
     checkpoint: Callable[[str], None] = field(default=lambda step: None)
+    # The pass's listing of its plans (task id -> task), taken before any link was read. A claim is stale
+    # only after the claim timeout, so a task its crashed creator made is older than this listing.
+    plan_tasks: Mapping[str, PlannerTask] = field(default_factory=dict)
 
 
 class Executor:
@@ -93,7 +96,14 @@ class Executor:
                                                 state=LinkState.pending, product_id=desired.product_id,
                                                 scope=desired.scope, plan_id=desired.plan_id,
                                                 title=desired.title, data=desired.data))
-        return self._create_and_commit(action, link)
+        try:
+            return self._create_and_commit(action, link)
+        except PlannerError as exc:
+            if not exc.may_have_acted:
+                # Graph answered that it did nothing (429, 403 plan full, ...): give the finding back, so
+                # the next pass simply creates instead of waiting out the claim and searching the plan.
+                self.ctx.stores.links.delete(link)
+            raise
 
     def _recreate(self, action: Action) -> Outcome:
         link = self._reclaim(_need_link(action))
@@ -154,19 +164,13 @@ class Executor:
     def _find_orphan(self, stale: Link) -> Optional[PlannerTask]:
         """A task with the claim's title, created after the claim, that is ours (marker or no details)."""
         since = (stale.claimed_at or self.ctx.now()) - CLOCK_SKEW
-        candidates = [t for t in self._plan_tasks(stale.plan_id) if t.title == stale.title
-                      and (t.created is None or t.created >= since)]
+        candidates = [t for t in self.ctx.plan_tasks.values() if t.plan_id == stale.plan_id
+                      and t.title == stale.title and (t.created is None or t.created >= since)]
         for task in sorted(candidates, key=lambda t: t.created or since):
             details = self.ctx.planner.get_details(task.id)
             if stale.fingerprint in details.description or not (details.description or details.checklist):
                 return task
         return None
-
-    def _plan_tasks(self, plan_id: Optional[str]) -> list[PlannerTask]:
-        if not plan_id:
-            return []
-        # The scan's listing may predate the crash being recovered from (same process, tests): re-list.
-        return list(self.ctx.planner.list_plan_tasks(plan_id))
 
     def _task_spec(self, desired: Desired) -> TaskSpec:
         planner = self.ctx.planner
