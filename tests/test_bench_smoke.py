@@ -1,0 +1,43 @@
+"""Smoke test of the scan bench at 100 products: the sandbox process starts and stops, the scan meets
+the call bounds the bench reports against, and the tables carry one row per size."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import scan_cost
+from bench.table import render
+
+
+def test_scan_bench_at_100_products_stays_within_the_call_bounds(azurite: str) -> None:
+    result = scan_cost.measure(100, azurite)
+
+    assert (result.products, result.findings, result.created) == (100, 5, 5)  # 5% of 100 have gaps
+    assert result.lower_bound == 1
+    assert result.first.search_calls <= scan_cost.SEARCH_GOAL * result.lower_bound
+    assert result.first.plytix == {"search": 1, "families": 1, "token": 1}
+    # Per task: create it, read its details' etag, write the details; per pass: list the plan, resolve the
+    # owner, find the bucket.
+    assert result.first.graph["create_task"] == result.created
+    assert result.first.graph_calls <= 3 * result.created + 3
+    assert result.rescan.done == {}
+    assert result.rescan.plytix == {"search": 1, "families": 1}
+    assert result.rescan.graph == {"list_plan_tasks": 1}
+    # One page of 100 products is about 110 KB of JSON: reading it must not take more than a few MiB.
+    assert 0 < result.memory.stream_peak_collected < 4 * 1024 * 1024
+    assert result.memory.scan_peak > result.memory.stream_peak_collected
+
+    lines = render(scan_cost.FIRST_HEADER, [result.first_row()]).splitlines()
+    assert len(lines) == 3 and lines[0].split()[0] == "products"
+    assert lines[2].split()[:6] == ["100", "5", "5", "1", "1", "1.00"]
+    assert "one size" in scan_cost.memory_summary([result])
+
+
+def test_table_rows_must_match_the_header() -> None:
+    with pytest.raises(ValueError, match="one cell per header column"):
+        render(("a", "b"), [("1",)])
+
+
+def test_sizes_must_be_positive() -> None:
+    with pytest.raises(SystemExit):
+        scan_cost.main(["--sizes", "0"])
