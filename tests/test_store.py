@@ -118,8 +118,7 @@ def test_nasty_ids_round_trip_through_storage(stores: TableStores) -> None:
     stores.snapshots.put_many([Snapshot(NASTY, {"k": NASTY}), Snapshot("other", {})])
     assert stores.snapshots.get_many([NASTY, "other"])[NASTY].values == {"k": NASTY}
     stores.audit.append(AuditEntry("create", "test", product_id=NASTY, run_id=NASTY))
-    assert [e.product_id for e in stores.audit.for_product(NASTY)] == [NASTY]
-    assert [e.run_id for e in stores.audit.for_run(NASTY)] == [NASTY]
+    assert [e.run_id for e in stores.audit.for_product(NASTY)] == [NASTY]
 
 
 # --- links ------------------------------------------------------------------------------------------------
@@ -350,7 +349,6 @@ def test_audit_is_chronological_per_product_and_per_run(stores: TableStores) -> 
                                                    ("close", base + timedelta(minutes=5))]
     assert history[1].dry_run and history[1].details == {"would": "comment"} and not history[0].dry_run
     assert [e.action for e in stores.audit.for_product("p1", limit=2)] == ["skip", "close"]
-    assert sorted(e.product_id or "" for e in stores.audit.for_run("run-1")) == ["p1", "p1", "p2"]
     stamped = stores.audit.for_product("p2")[0].at
     assert stamped is not None and stamped.tzinfo is timezone.utc
 

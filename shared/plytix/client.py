@@ -254,9 +254,14 @@ class PlytixClient:
             def send() -> httpx.Response:
                 self.stats.add("limiter_wait_seconds", self._limiter.acquire())
                 self.stats.call(endpoint)
-                return self._http.request(method, url, json=json, params=params, timeout=self._timeout,
-                                          headers={"Authorization": f"Bearer {token}",
-                                                   "Accept": "application/json"})
+                response = self._http.request(method, url, json=json, params=params, timeout=self._timeout,
+                                              headers={"Authorization": f"Bearer {token}",
+                                                       "Accept": "application/json"})
+                # httpx 0.28.1 keeps a response and its stream in a reference cycle, so every ~100 KB page
+                # would wait for the cyclic GC (encode/httpx PR #3733; measured in bench/scan_cost.py).
+                # The body is read already: dropping the stream frees the page as soon as it is used.
+                response.stream = httpx.ByteStream(b"")
+                return response
 
             response = self._with_retries(endpoint, send, idempotent)
             self._note_deprecation(endpoint, method, response)

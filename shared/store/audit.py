@@ -5,10 +5,9 @@ PartitionKey = "product:<escaped id>", or "rule:<escaped id>" for actions on no 
 suffix: it sorts chronologically (fixed-width ISO text sorts like time), keeps entries of one call in
 order, and never collides across instances.
 
-An entry with a run id is written a second time into "run:<escaped id>". Why: "what did run X do" would
-otherwise be a scan of the whole, ever-growing table; the copy costs about one batch per 100 entries
-because a run's entries share one partition. The two copies live in different partitions, so they are
-not atomic: the run view is best effort, the product/rule view is the record.
+"What did run X do" is answered by the scan's report and by the `task_action` log events (each carries
+the run id, see shared/observability.py); a second copy per run here would double the audit writes of
+every action for a view nothing reads (measured in bench/scan_cost.py: audit was a third of a pass).
 
 Rows are only ever inserted (never upserted), so nothing can overwrite history; this store has no update
 or delete.
@@ -81,10 +80,6 @@ class AuditStore:
         latest.extend(self._partition(_product_partition(product_id)))
         return list(latest)
 
-    def for_run(self, run_id: str) -> Iterator[AuditEntry]:
-        """Stream every entry of one run, oldest first."""
-        return self._partition("run:" + key_for(run_id, "run_id"))
-
     def _partition(self, partition_key: str) -> Iterator[AuditEntry]:
         yield from (_entry_from(e) for e in self._table.query("PartitionKey eq @pk", {"pk": partition_key}))
 
@@ -102,11 +97,7 @@ class AuditStore:
         else:
             partition = "general"
         properties = {name: getattr(entry, name) for name in _FIELDS}
-        rows = [build_entity(self._table.name, partition, row_key, properties)]
-        if entry.run_id is not None:
-            rows.append(build_entity(self._table.name, "run:" + key_for(entry.run_id, "run_id"), row_key,
-                                     properties))
-        return rows
+        return [build_entity(self._table.name, partition, row_key, properties)]
 
     def _write_partition(self, partition: str, transactions: list[list[dict[str, Any]]]) -> None:
         for transaction in transactions:
