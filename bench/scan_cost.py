@@ -40,11 +40,10 @@ from typing import Iterator, Mapping, Optional, Sequence
 
 from bench.table import render
 from devhost.azurite import free_port, start_azurite, wait_for_port
-from sandbox.graph_state import PRODUCT_DATA_PLAN_ID
 from shared.feed import PAGE_SIZE, ProductFeed
 from shared.plytix import MAX_PAGE_SIZE
 from shared.scan import ScanDeps, ScanReport, run_full_scan
-from tests.scan_world import build_deps, world_settings
+from tests.scan_world import build_deps, rules_yaml, world_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 GAP_RATE = 0.05  # the issue's "5% gaps"
@@ -57,32 +56,9 @@ RULE_ID = "bench-content"
 # Like tests/scan_world.RULES_YAML, but selecting every product (all levels and statuses) and requiring
 # every attribute the sandbox seeds gaps in (sandbox.catalog.GAP_CANDIDATES), so each product with a gap
 # yields exactly one finding; _check_first holds the scan to that.
-RULES_YAML = f"""\
-version: 1
-defaults:
-  plan_id: {PRODUCT_DATA_PLAN_ID}
-  bucket: Missing data
-  priority: important
-  due_in_days: 5
-  owner: content.editor@contoso.example
-rules:
-  - id: {RULE_ID}
-    type: required_attributes
-    name: Complete core content
-    select:
-      status: [Draft, Completed, Archived]
-      levels: [single, parent, variant]
-    require:
-      - attribute: description
-        locales: [en, de, fr]
-      - attribute: name
-        locales: [de, fr]
-      - short_description
-      - attribute: images
-        kind: media
-      - attribute: main_image
-        kind: media
-"""
+RULES_YAML = rules_yaml(RULE_ID, "{status: [Draft, Completed, Archived], levels: [single, parent, variant]}",
+                        "[{attribute: description, locales: [en, de, fr]}, {attribute: name, locales: [de, fr]}, "
+                        "short_description, {attribute: images, kind: media}, {attribute: main_image, kind: media}]")
 
 
 @dataclass(frozen=True)

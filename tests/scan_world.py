@@ -19,7 +19,11 @@ from shared.settings import Settings, load_settings
 from shared.store import TableStores
 
 RULE_ID = "core-content"
-RULES_YAML = f"""\
+
+
+def rules_yaml(rule_id: str, select: str, require: str) -> str:
+    """A one-rule file on the sandbox plan and people; `select` and `require` are YAML flow values."""
+    return f"""\
 version: 1
 defaults:
   plan_id: {PRODUCT_DATA_PLAN_ID}
@@ -28,22 +32,17 @@ defaults:
   due_in_days: 5
   owner: content.editor@contoso.example
 rules:
-  - id: {RULE_ID}
+  - id: {rule_id}
     type: required_attributes
     name: Complete core content
-    select:
-      levels: [single, parent]
-    require:
-      - attribute: description
-        kind: text
-        locales: [en, de, fr]
-        label: Description
-      - attribute: images
-        kind: media
-        min_count: 1
-        label: Product images
-      - short_description
+    select: {select}
+    require: {require}
 """
+
+
+RULES_YAML = rules_yaml(RULE_ID, "{levels: [single, parent]}",
+                        "[{attribute: description, kind: text, locales: [en, de, fr], label: Description}, "
+                        "{attribute: images, kind: media, min_count: 1, label: Product images}, short_description]")
 
 
 def world_settings(plytix_url: str, graph_url: str, storage: str, prefix: str, rules_file: Path,
