@@ -119,18 +119,27 @@ def _run_pass(deps: ScanDeps, rules: list[Rule], report: ScanReport,
     attributes = set().union(*(rule.needed_attributes() for rule in rules)) if rules else set()
     findings: dict[str, list[Finding]] = defaultdict(list)
     seen: set[str] = set()
+    failed: set[str] = set()
     for product in products(attributes):
         report.products_seen += 1
-        view = ProductView.from_plytix(product, families,
-                                       stage_attribute=deps.rules_file.workflow_stage_attribute)
+        try:
+            view = ProductView.from_plytix(product, families,
+                                           stage_attribute=deps.rules_file.workflow_stage_attribute)
+            product_findings = [f for rule in rules if rule.selects(view)
+                                for f in rule.evaluate(view, deps.settings.ENVIRONMENT_NAME)]
+        except Exception as exc:  # noqa: BLE001 - one odd product must not stop the pass for the catalog
+            log.exception("evaluating product %s failed", product.get("id"))
+            report.errors.append(f"product {product.get('id')!r}: {exc.__class__.__name__}: {exc}")
+            failed.add(str(product.get("id")))
+            continue  # not counted as read: its links are left as they are
         if not covered_all:
             seen.add(view.id)
-        for rule in rules:
-            if rule.selects(view):
-                findings[rule.id].extend(rule.evaluate(view, deps.settings.ENVIRONMENT_NAME))
+        for finding in product_findings:
+            findings[finding.rule_id].append(finding)
     report.findings = sum(len(f) for f in findings.values())
     if covered_all or seen:
-        evaluated: Callable[[str], bool] = (lambda product_id: True) if covered_all else seen.__contains__
+        evaluated: Callable[[str], bool] = ((lambda product_id: product_id not in failed) if covered_all
+                                            else seen.__contains__)
         _reconcile(deps, rules, findings, report, evaluated=evaluated, checkpoint=checkpoint)
     report.api_calls = {k: v - calls_before.get(k, 0) for k, v in _api_calls(deps).items()}
     report.finished = deps.clock()

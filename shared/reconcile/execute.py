@@ -79,6 +79,13 @@ class Executor:
                                              "the claim stays pending and a later scan adopts or creates")
         except PlannerError as exc:
             outcome = Outcome(action, False, f"Planner error: {exc}")
+        except Crash:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one failing action must not starve every later one
+            # Passes act in a stable order: an error that aborted the pass would hit the same action
+            # first next time, and nothing after it would ever run. The next pass retries this one.
+            log.exception("action %s on %s failed", action.kind.value, action.fingerprint)
+            outcome = Outcome(action, False, f"unexpected {exc.__class__.__name__}: {exc}")
         if outcome.done or outcome.note:
             self._audit(outcome)
         if outcome.done and action.kind in _COUNTED:
