@@ -9,7 +9,8 @@ between two separate paged queries.
 
 Passes:
 - `full_sweep`: every product (no filter, no `order`: ordering more than 10,000 matches answers 428);
-- `changed_since(watermark)`: products with `modified` after the watermark, for the incremental pass.
+- `changed_since(watermark)`: products with `modified` after the watermark, for the incremental pass;
+- `by_ids(ids)`: given products, e.g. those a sweep did not return although tasks are about them.
 Both stream page by page: memory stays flat as the catalog grows.
 """
 
@@ -50,6 +51,13 @@ class ProductFeed:
     def changed_since(self, watermark_iso: str, attribute_labels: Iterable[str]) -> Iterator[dict[str, Any]]:
         return self._stream([[{"field": "modified", "operator": "gt", "value": watermark_iso}]],
                             attribute_labels, order=None)
+
+    def by_ids(self, product_ids: Iterable[str], attribute_labels: Iterable[str]) -> Iterator[dict[str, Any]]:
+        """These products (those that still exist), 100 ids per search."""
+        ids, labels = sorted(set(product_ids)), set(attribute_labels)
+        for start in range(0, len(ids), PAGE_SIZE):
+            chunk = ids[start:start + PAGE_SIZE]
+            yield from self._stream([[{"field": "id", "operator": "in", "value": chunk}]], labels, order=None)
 
     def _stream(self, filters: list, attribute_labels: Iterable[str], order: str | None) -> Iterator[dict[str, Any]]:
         first, *rest = chunk_fields(search_fields(attribute_labels))

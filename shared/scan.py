@@ -12,13 +12,13 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 from shared.feed import ProductFeed
 from shared.observability import log_event
-from shared.planner import PlannerClient, PlannerTask
+from shared.planner import PlannerClient, PlannerError, PlannerTask
 from shared.plytix import PlytixClient
-from shared.reconcile.desired import build_desired
+from shared.reconcile.desired import NO_GROUPING, build_desired
 from shared.reconcile.execute import ExecutionContext, Executor
 from shared.reconcile.plan import WRITING_KINDS, Action, Kind, Policy, apply_creation_cap, plan_rule
 from shared.rules import Finding, ProductView, Rule, RulesFile
@@ -44,6 +44,7 @@ class ScanReport:
     skipped: Counter = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     api_calls: dict[str, int] = field(default_factory=dict)
+    retry_products: set[str] = field(default_factory=set)  # work left for the next pass
 
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "mode": self.mode, "dry_run": self.dry_run, "started": self.started.isoformat(),
@@ -70,6 +71,9 @@ class ScanDeps:
 
 
 WATERMARK_CURSOR = "feed-watermark"
+# Products whose work a pass could not finish are re-read by the next incremental pass; beyond this many
+# the rest wait for the next full sweep (the cursor row must stay small).
+MAX_RETRY_PRODUCTS = 2000
 
 
 def run_full_scan(deps: ScanDeps, *, dry_run: bool = False, rule_ids: Optional[Iterable[str]] = None,
@@ -82,65 +86,92 @@ def run_full_scan(deps: ScanDeps, *, dry_run: bool = False, rule_ids: Optional[I
     report = ScanReport(run_id=uuid.uuid4().hex[:12], dry_run=dry_run, started=deps.clock(), mode="full")
     watermark = _watermark(deps) if not dry_run and rule_ids is None else None
     feed = ProductFeed(deps.plytix)
-    _run_pass(deps, rules, report, lambda attributes: feed.full_sweep(attributes), covered_all=True,
-              checkpoint=checkpoint)
+    _run_pass(deps, rules, report, feed.full_sweep, full=True, checkpoint=checkpoint)
     if not dry_run and rule_ids is None:
-        _save_watermark(deps, watermark, report.started)
+        _save_watermark(deps, watermark, report)
     return report
 
 
 def run_incremental_scan(deps: ScanDeps, *, checkpoint: Optional[Callable[[str], None]] = None) -> ScanReport:
-    """The short-timer pass: only products whose `modified` is after the watermark (minus an overlap,
-    for clock skew and writes racing the previous pass). Falls back to a full sweep when there is no
-    watermark yet or the rules changed since the last sweep (level-triggered rules must see everything).
+    """The short-timer pass: products whose `modified` is after the watermark (minus an overlap, for
+    clock skew and writes racing the previous pass), plus the products whose work the last pass could not
+    finish (deferred by the cap, failed, claimed by a crashed worker). Falls back to a full sweep when
+    there is no watermark yet or the rules changed since (level-triggered rules must see everything).
 
     An absent finding counts as "fixed" only for products this pass read; links of other products are
-    left alone. With no changed product there is nothing to reconcile: completions and deletions in
-    Planner are picked up by the next pass that reads something, and by every full sweep."""
+    left alone. With nothing to read there is nothing to reconcile: completions and deletions in Planner
+    are picked up by the next pass that reads something, and by every full sweep."""
     watermark = _watermark(deps)
     if watermark is None or watermark.value.get("rules_hash") != deps.rules_file.content_hash:
         return run_full_scan(deps, checkpoint=checkpoint)
     report = ScanReport(run_id=uuid.uuid4().hex[:12], dry_run=False, started=deps.clock(), mode="incremental")
     since = datetime.fromisoformat(watermark.value["since"]) - timedelta(
         seconds=deps.settings.INCREMENTAL_OVERLAP_SECONDS)
+    retry = list(watermark.value.get("retry") or [])
     feed = ProductFeed(deps.plytix)
-    _run_pass(deps, deps.rules, report, lambda attributes: feed.changed_since(since.isoformat(), attributes),
-              covered_all=False, checkpoint=checkpoint)
-    _save_watermark(deps, watermark, report.started)
+
+    def changed(attributes: set[str]) -> Iterator[dict[str, Any]]:
+        read: set[str] = set()
+        for product in feed.changed_since(since.isoformat(), attributes):
+            read.add(product["id"])
+            yield product
+        yield from feed.by_ids([pid for pid in retry if pid not in read], attributes)
+
+    _run_pass(deps, deps.rules, report, changed, full=False, checkpoint=checkpoint)
+    _save_watermark(deps, watermark, report)
     return report
 
 
 def _run_pass(deps: ScanDeps, rules: list[Rule], report: ScanReport,
-              products: Callable[[set[str]], Iterable[dict[str, Any]]], *, covered_all: bool,
+              products: Callable[[set[str]], Iterable[dict[str, Any]]], *, full: bool,
               checkpoint: Optional[Callable[[str], None]]) -> None:
-    """Read products once for all rules, evaluate them, reconcile; fills `report`."""
+    """Read products once for all rules, evaluate them, reconcile; fills `report`.
+
+    Links are read first, so the pass knows which products its tasks are about: those are the ones
+    whose absence of a finding may close a task, and only if this pass really read them. A full sweep
+    pages without `order`, so a product can slip between pages when others are deleted meanwhile; the
+    linked products a sweep did not return are therefore looked up again by id, and only those that no
+    longer exist count as gone."""
     calls_before = _api_calls(deps)
-    families = ProductFeed(deps.plytix).families()
+    feed = ProductFeed(deps.plytix)
+    families = feed.families()
     attributes = set().union(*(rule.needed_attributes() for rule in rules)) if rules else set()
+    links_by_rule = {rule.id: {l.fingerprint: l for l in deps.stores.links.list_rule(rule.id)} for rule in rules}
+    watched = _linked_products(links_by_rule)
     findings: dict[str, list[Finding]] = defaultdict(list)
-    seen: set[str] = set()
-    failed: set[str] = set()
-    for product in products(attributes):
-        report.products_seen += 1
+    read: set[str] = set()  # watched products this pass evaluated (memory grows with links, not catalog)
+
+    def evaluate(product: dict[str, Any]) -> None:
+        product_id = str(product.get("id"))
         try:
             view = ProductView.from_plytix(product, families,
                                            stage_attribute=deps.rules_file.workflow_stage_attribute)
-            product_findings = [f for rule in rules if rule.selects(view)
-                                for f in rule.evaluate(view, deps.settings.ENVIRONMENT_NAME)]
+            found = [f for rule in rules if rule.selects(view)
+                     for f in rule.evaluate(view, deps.settings.ENVIRONMENT_NAME)]
         except Exception as exc:  # noqa: BLE001 - one odd product must not stop the pass for the catalog
-            log.exception("evaluating product %s failed", product.get("id"))
-            report.errors.append(f"product {product.get('id')!r}: {exc.__class__.__name__}: {exc}")
-            failed.add(str(product.get("id")))
-            continue  # not counted as read: its links are left as they are
-        if not covered_all:
-            seen.add(view.id)
-        for finding in product_findings:
+            log.exception("evaluating product %s failed", product_id)
+            report.errors.append(f"product {product_id!r}: {exc.__class__.__name__}: {exc}")
+            report.retry_products.add(product_id)
+            return  # not counted as read: its links are left as they are
+        if product_id in watched:
+            read.add(product_id)
+        for finding in found:
             findings[finding.rule_id].append(finding)
+
+    for product in products(attributes):
+        report.products_seen += 1
+        evaluate(product)
+    if full:
+        missing = watched - read - report.retry_products
+        returned: set[str] = set()
+        for product in feed.by_ids(missing, attributes):
+            returned.add(str(product.get("id")))
+            evaluate(product)
+        read |= missing - returned  # deleted from Plytix: read, and gone
     report.findings = sum(len(f) for f in findings.values())
-    if covered_all or seen:
-        evaluated: Callable[[str], bool] = ((lambda product_id: product_id not in failed) if covered_all
-                                            else seen.__contains__)
-        _reconcile(deps, rules, findings, report, evaluated=evaluated, checkpoint=checkpoint)
+    if report.products_seen or full:
+        _reconcile(deps, rules, links_by_rule, findings, report, evaluated=read.__contains__,
+                   checkpoint=checkpoint)
     report.api_calls = {k: v - calls_before.get(k, 0) for k, v in _api_calls(deps).items()}
     report.finished = deps.clock()
     log_event(log, "scan_finished", run_id=report.run_id, mode=report.mode, dry_run=report.dry_run,
@@ -148,17 +179,31 @@ def _run_pass(deps: ScanDeps, rules: list[Rule], report: ScanReport,
               **{f"done_{k}": v for k, v in report.done.items()})
 
 
+def _linked_products(links_by_rule: dict[str, dict[str, Link]]) -> set[str]:
+    """Every product a stored link is about (group links: their members)."""
+    products: set[str] = set()
+    for links in links_by_rule.values():
+        for link in links.values():
+            if link.product_id:
+                products.add(link.product_id)
+            products.update(m.get("product_id", "") for m in (link.data.get("members") or {}).values())
+    products.discard("")
+    return products
+
+
 def _watermark(deps: ScanDeps) -> Optional[Cursor]:
     return deps.stores.cursors.get(WATERMARK_CURSOR)
 
 
-def _save_watermark(deps: ScanDeps, previous: Optional[Cursor], since: datetime) -> None:
-    """Move the watermark to `since` (never backwards). A concurrent pass that moved it first wins:
-    the next pass re-reads a little more, which is harmless."""
-    if previous is not None and previous.value.get("since", "") >= since.isoformat():
+def _save_watermark(deps: ScanDeps, previous: Optional[Cursor], report: ScanReport) -> None:
+    """Move the watermark to the pass's start (never backwards) and remember the products to retry.
+    A concurrent pass that moved it first wins: the next pass re-reads a little more, which is harmless."""
+    since = report.started.isoformat()
+    if previous is not None and previous.value.get("since", "") > since:
         return
-    cursor = Cursor(name=WATERMARK_CURSOR, value={"since": since.isoformat(),
-                                                  "rules_hash": deps.rules_file.content_hash},
+    retry = sorted(report.retry_products)[:MAX_RETRY_PRODUCTS]
+    cursor = Cursor(name=WATERMARK_CURSOR,
+                    value={"since": since, "rules_hash": deps.rules_file.content_hash, "retry": retry},
                     etag=previous.etag if previous else None)
     try:
         deps.stores.cursors.save(cursor)
@@ -176,33 +221,36 @@ def _select_rules(rules: list[Rule], rule_ids: Optional[Iterable[str]]) -> list[
     return [r for r in rules if r.id in wanted]
 
 
-def _reconcile(deps: ScanDeps, rules: list[Rule], findings: dict[str, list[Finding]], report: ScanReport, *,
-               evaluated: Callable[[str], bool], checkpoint: Optional[Callable[[str], None]]) -> None:
+def _reconcile(deps: ScanDeps, rules: list[Rule], links_by_rule: dict[str, dict[str, Link]],
+               findings: dict[str, list[Finding]], report: ScanReport, *, evaluated: Callable[[str], bool],
+               checkpoint: Optional[Callable[[str], None]]) -> None:
     """Plan every rule's actions, cap creations, and (unless a dry run) execute them.
-    `evaluated(product_id)` says whether this pass read that product."""
+    `evaluated(product_id)` says whether this pass read that (linked) product."""
     settings, now = deps.settings, deps.clock()
-    links_by_rule = {rule.id: {l.fingerprint: l for l in deps.stores.links.list_rule(rule.id)} for rule in rules}
     plan_ids = {f.plan_id for fs in findings.values() for f in fs} | {
         l.plan_id for links in links_by_rule.values() for l in links.values() if l.plan_id}
-    tasks = _list_tasks(deps.planner, plan_ids)
+    tasks, unreachable = _list_tasks(deps.planner, plan_ids, report)
     remaining = settings.MAX_TASKS_PER_RUN
     first_runs: list[str] = []
     for rule in rules:
         links = links_by_rule[rule.id]
+        first_run = deps.stores.cursors.get(_rule_cursor(rule.id)) is None
+        backfill_skipped = first_run and settings.SKIP_BACKFILL
         desired = build_desired(rule_id=rule.id, rule_name=rule.name, environment=settings.ENVIRONMENT_NAME,
                                 findings=findings.get(rule.id, ()), links=links,
-                                group_threshold=rule.group_threshold or settings.GROUP_THRESHOLD,
+                                # suppressed gaps are remembered one by one, never as a group
+                                group_threshold=(NO_GROUPING if backfill_skipped
+                                                 else rule.group_threshold or settings.GROUP_THRESHOLD),
                                 evaluated=evaluated)
-        first_run = deps.stores.cursors.get(_rule_cursor(rule.id)) is None
         if first_run:
             first_runs.append(rule.id)
         policy = Policy(reopen=rule.reopen_policy or settings.REOPEN_POLICY,
                         deleted_cooldown=timedelta(days=settings.DELETED_TASK_COOLDOWN_DAYS),
-                        claim_timeout=deps.claim_timeout,
-                        skip_backfill=settings.SKIP_BACKFILL)
+                        claim_timeout=deps.claim_timeout, skip_backfill=settings.SKIP_BACKFILL)
         actions = plan_rule(rule_id=rule.id, desired=desired, links=links.values(), tasks=tasks,
                             covered=lambda link: _covered(link, evaluated), policy=policy, now=now,
                             first_run=first_run)
+        actions = [a for a in actions if _plan_of(a) not in unreachable]
         actions, remaining = apply_creation_cap(actions, remaining)
         report.planned.extend(actions)
     if report.dry_run:
@@ -214,13 +262,30 @@ def _reconcile(deps: ScanDeps, rules: list[Rule], findings: dict[str, list[Findi
     for action in report.planned:
         if action.kind not in WRITING_KINDS:
             report.skipped[action.kind.value] += 1
+            report.retry_products.update(_products_of(action))
             continue
         outcome = executor.run(action)
         (report.done if outcome.done else report.skipped)[action.kind.value] += 1
-        if not outcome.done and outcome.note and action.kind is not Kind.defer:
+        if outcome.retry:
+            report.retry_products.update(_products_of(action))
+        if not outcome.done and outcome.note:
             report.errors.append(f"{action.kind.value} {action.fingerprint[:12]}: {outcome.note}")
     for rule_id in first_runs:
         _mark_seen(deps, rule_id, report.run_id)
+
+
+def _plan_of(action: Action) -> Optional[str]:
+    if action.desired is not None:
+        return action.desired.plan_id
+    return action.link.plan_id if action.link is not None else None
+
+
+def _products_of(action: Action) -> set[str]:
+    """The products whose re-reading lets a later pass finish this action."""
+    if action.product_id:
+        return {action.product_id}
+    data = (action.desired.data if action.desired else None) or (action.link.data if action.link else {})
+    return {m["product_id"] for m in (data.get("members") or {}).values() if m.get("product_id")}
 
 
 def _covered(link: Link, evaluated: Callable[[str], bool]) -> bool:
@@ -231,9 +296,20 @@ def _covered(link: Link, evaluated: Callable[[str], bool]) -> bool:
     return all(evaluated(m.get("product_id", "")) for m in members)
 
 
-def _list_tasks(planner: PlannerClient, plan_ids: Iterable[str]) -> dict[str, PlannerTask]:
-    """Every task of the plans the rules use: one listing per plan per pass (pages of ~400)."""
-    return {task.id: task for plan_id in sorted(plan_ids) for task in planner.list_plan_tasks(plan_id)}
+def _list_tasks(planner: PlannerClient, plan_ids: Iterable[str],
+                report: ScanReport) -> tuple[dict[str, PlannerTask], set[str]]:
+    """Every task of the plans the rules use: one listing per plan per pass (pages of ~400). A plan
+    that cannot be listed (a typo in the rules, lost access) is reported and its work skipped, so one
+    bad plan does not stop the rules that use good ones."""
+    tasks: dict[str, PlannerTask] = {}
+    unreachable: set[str] = set()
+    for plan_id in sorted(plan_ids):
+        try:
+            tasks.update((task.id, task) for task in planner.list_plan_tasks(plan_id))
+        except PlannerError as exc:
+            unreachable.add(plan_id)
+            report.errors.append(f"plan {plan_id}: cannot list its tasks ({exc}); its rules' work is skipped")
+    return tasks, unreachable
 
 
 def _rule_cursor(rule_id: str) -> str:

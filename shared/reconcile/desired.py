@@ -17,6 +17,10 @@ from shared.store.links import Link, LinkState
 
 # A group task stores its members on the link row (a Table string property holds 64 KiB).
 MAX_GROUP_MEMBERS = 400
+# A threshold no count reaches: every finding its own desired task.
+NO_GROUPING = 10**9
+# Fixed members stay on the checklist, ticked, so people see progress; the oldest drop off beyond this.
+MAX_FIXED_KEPT = 200
 _ACTIVE_GROUP_STATES = {LinkState.pending, LinkState.open, LinkState.completed, LinkState.deleted}
 
 
@@ -41,50 +45,53 @@ def build_desired(*, rule_id: str, rule_name: str, environment: str, findings: I
                   evaluated: Callable[[str], bool] = lambda product_id: True) -> dict[str, Desired]:
     """Desired tasks by fingerprint for one rule.
 
-    - a finding whose product already has a link (any state) stays an individual task;
+    - a finding whose product already has its own link (any state) stays an individual task, and leaves
+      any group it was in (two passes racing can put it in both: this repairs it);
     - a finding that belongs to an active group (by group key) joins it;
-    - other new findings: above `group_threshold` for one group key, one grouped task; else one each.
+    - other new findings: above `group_threshold` for one group key, one grouped task; else one each;
+      findings that no longer fit in a full group get tasks of their own.
     Group members this pass read and found fine count as fixed (ticked); members it did not read (an
     incremental pass) stay as stored. A group with no member left is not desired, so it gets closed."""
     by_fp = {f.fingerprint: f for f in findings}
+    own = {fp for fp, link in links.items() if link.data.get("kind") != "group"}
     desired: dict[str, Desired] = {}
     groups = {link.data.get("group_key"): link for link in links.values()
               if link.data.get("kind") == "group" and link.state in _ACTIVE_GROUP_STATES}
-    grouped_fps = {fp for link in groups.values() for fp in (link.data.get("members") or {})}
+    grouped_fps = {fp for link in groups.values() for fp in (link.data.get("members") or {})} - own
 
     new_by_key: dict[str, list[Finding]] = defaultdict(list)
     for fp, finding in by_fp.items():
-        if fp in links:
+        if fp in own:
             desired[fp] = product_desired(finding, links[fp])
         elif fp not in grouped_fps:
             new_by_key[finding.group_key].append(finding)
 
-    for key, new_findings in new_by_key.items():
+    for key in set(new_by_key) | set(groups):
+        new_findings = new_by_key.get(key, [])
         if key not in groups and len(new_findings) <= group_threshold:
-            for finding in new_findings:
-                desired[finding.fingerprint] = product_desired(finding, None)
-            continue
-        group = _group_desired(rule_id, rule_name, environment, key, new_findings, groups.get(key), by_fp,
-                               evaluated)
-        if group is not None:
-            desired[group.fingerprint] = group
-    for key, link in groups.items():
-        if key not in new_by_key:
-            group = _group_desired(rule_id, rule_name, environment, key, [], link, by_fp, evaluated)
+            overflow = new_findings
+        else:
+            group, overflow = _group_desired(rule_id, rule_name, environment, key, new_findings, groups.get(key),
+                                             by_fp, evaluated, own)
             if group is not None:
                 desired[group.fingerprint] = group
+        for finding in overflow:
+            desired[finding.fingerprint] = product_desired(finding, None)
     return desired
 
 
 def _group_desired(rule_id: str, rule_name: str, environment: str, key: str, new_findings: list[Finding],
-                   link: Link | None, by_fp: Mapping[str, Finding],
-                   evaluated: Callable[[str], bool]) -> Desired | None:
+                   link: Link | None, by_fp: Mapping[str, Finding], evaluated: Callable[[str], bool],
+                   own: set[str]) -> tuple[Desired | None, list[Finding]]:
+    """The group task for one key, and the new findings that did not fit in it."""
     stored = (link.data.get("members") if link else None) or {}
     fixed_stored = (link.data.get("fixed") if link else None) or {}
     members: dict[str, GroupMember] = {}
     product_ids: dict[str, str] = {}
     fixed: dict[str, GroupMember] = {fp: GroupMember(fp, sku, ()) for fp, sku in fixed_stored.items()}
     for fp, info in stored.items():
+        if fp in own:
+            continue
         finding = by_fp.get(fp)
         if finding is not None:
             members[fp] = _member(finding)
@@ -93,14 +100,17 @@ def _group_desired(rule_id: str, rule_name: str, environment: str, key: str, new
         else:  # not read this pass: as it was
             members[fp] = GroupMember(fp, info.get("sku", ""), tuple(info.get("missing") or ()))
         product_ids[fp] = info.get("product_id", "")
-    for finding in new_findings[:max(0, MAX_GROUP_MEMBERS - len(members))]:
+    room = max(0, MAX_GROUP_MEMBERS - len(members))
+    for finding in new_findings[:room]:
         members[finding.fingerprint] = _member(finding)
         product_ids[finding.fingerprint] = finding.subject
-    if not members:
-        return None
+    overflow = new_findings[room:]
+    for fp in members:
+        fixed.pop(fp, None)  # broken again: not ticked
+    fixed = dict(list(fixed.items())[-MAX_FIXED_KEPT:])
     sample = next((by_fp[fp] for fp in members if fp in by_fp), None)
-    if sample is None:  # no remaining member was read this pass: nothing to say (the link is not covered)
-        return None
+    if not members or sample is None:  # none left, or none read this pass (then the link is not covered)
+        return None, overflow
     family = sample.product.family or "unknown family"
     fp = link.fingerprint if link else fingerprint(environment, rule_id, f"group:{key}")
     return Desired(
@@ -113,7 +123,7 @@ def _group_desired(rule_id: str, rule_name: str, environment: str, key: str, new
               "members": {m.fingerprint: {"sku": m.sku, "product_id": product_ids[m.fingerprint],
                                           "missing": list(m.missing)} for m in members.values()},
               "fixed": {m.fingerprint: m.sku for m in fixed.values()},
-              "missing_labels": sorted({label for m in members.values() for label in m.missing})})
+              "missing_labels": sorted({label for m in members.values() for label in m.missing})}), overflow
 
 
 def _member(finding: Finding) -> GroupMember:

@@ -47,6 +47,7 @@ class Outcome:
     done: bool
     note: str = ""
     task_id: Optional[str] = None
+    retry: bool = False  # not done, and nobody else did it: a later pass should look at it again
 
 
 @dataclass
@@ -63,7 +64,7 @@ class ExecutionContext:
 
 
 class Executor:
-    """One method per action kind; `run(action)` dispatches and audits."""
+    """One method per writing action kind; `run(action)` dispatches, audits and counts."""
 
     def __init__(self, ctx: ExecutionContext) -> None:
         self.ctx = ctx
@@ -76,16 +77,17 @@ class Executor:
             outcome = Outcome(action, False, "another worker acted on this finding first")
         except PlannerUncertainWrite as exc:
             outcome = Outcome(action, False, f"task creation may or may not have happened ({exc.__class__.__name__}); "
-                                             "the claim stays pending and a later scan adopts or creates")
+                                             "the claim stays pending and a later scan adopts or creates",
+                              retry=True)
         except PlannerError as exc:
-            outcome = Outcome(action, False, f"Planner error: {exc}")
+            outcome = Outcome(action, False, f"Planner error: {exc}", retry=True)
         except Crash:
             raise
         except Exception as exc:  # noqa: BLE001 - one failing action must not starve every later one
             # Passes act in a stable order: an error that aborted the pass would hit the same action
             # first next time, and nothing after it would ever run. The next pass retries this one.
             log.exception("action %s on %s failed", action.kind.value, action.fingerprint)
-            outcome = Outcome(action, False, f"unexpected {exc.__class__.__name__}: {exc}")
+            outcome = Outcome(action, False, f"unexpected {exc.__class__.__name__}: {exc}", retry=True)
         if outcome.done or outcome.note:
             self._audit(outcome)
         if outcome.done and action.kind in _COUNTED:
@@ -129,14 +131,19 @@ class Executor:
         if action.desired is None:
             self._close_task(link, orphan, "the problem was fixed while this task was being created")
             return Outcome(action, True, "adopted the orphaned task and closed it", orphan.id)
-        self._write_content(link, action.desired)
+        # The crash may have come before the details were written: write all of it, the Plytix link too.
+        self._write_content(link, action.desired, with_reference=True)
         return Outcome(action, True, "adopted the task created before a crash", orphan.id)
 
     def _reclaim(self, link: Link) -> Link:
-        """Turn an existing row into our pending claim (conditional on its ETag)."""
+        """Turn an existing row into our pending claim (conditional on its ETag). What we wrote to the old
+        task is forgotten (a new task starts empty); its id is kept so adoption never mistakes it."""
         now = self.ctx.now()
+        data = {k: v for k, v in link.data.items() if k not in ("checklist", "description_hash")}
+        if link.task_id:
+            data["previous_task_id"] = link.task_id
         claimed = replace(link, state=LinkState.pending, task_id=None, task_etag=None, details_etag=None,
-                          claimed_at=now, updated_at=now, completed_at=None, closed_at=None)
+                          claimed_at=now, updated_at=now, completed_at=None, closed_at=None, data=data)
         return self.ctx.stores.links.save(claimed)
 
     def _create_and_commit(self, action: Action, link: Link) -> Outcome:
@@ -169,11 +176,13 @@ class Executor:
         return committed
 
     def _find_orphan(self, stale: Link) -> Optional[PlannerTask]:
-        """A task with the claim's title, created after the claim, that is ours (marker or no details)."""
+        """A task with the claim's title, created after the claim, that is ours (marker or no details).
+        Newest first, and never the task the link had before (a problem that came back within minutes)."""
         since = (stale.claimed_at or self.ctx.now()) - CLOCK_SKEW
-        candidates = [t for t in self.ctx.plan_tasks.values() if t.plan_id == stale.plan_id
+        previous = stale.task_id or stale.data.get("previous_task_id")
+        candidates = [t for t in self.ctx.plan_tasks.values() if t.plan_id == stale.plan_id and t.id != previous
                       and t.title == stale.title and (t.created is None or t.created >= since)]
-        for task in sorted(candidates, key=lambda t: t.created or since):
+        for task in sorted(candidates, key=lambda t: t.created or since, reverse=True):
             details = self.ctx.planner.get_details(task.id)
             if stale.fingerprint in details.description or not (details.description or details.checklist):
                 return task
@@ -191,14 +200,17 @@ class Executor:
         if desired.due_in_days is not None:
             due = (self.ctx.now() + timedelta(days=desired.due_in_days)).replace(hour=17, minute=0, second=0,
                                                                                     microsecond=0)
-        references: tuple[Reference, ...] = ()
-        if desired.product_id:
-            references = (Reference(self.ctx.product_url(desired.product_id), "Open in Plytix"),)
         return TaskSpec(plan_id=desired.plan_id, bucket_id=planner.ensure_bucket(desired.plan_id, desired.bucket),
                         title=desired.title[:PLANNER_TITLE_LIMIT], assignee_ids=assignees,
                         priority=desired.priority, due=due, description=desired.description,
                         checklist=tuple(ChecklistItem(e.key, e.title, e.is_checked) for e in desired.checklist),
-                        references=references)
+                        references=self._references(desired))
+
+    def _references(self, desired: Desired) -> tuple[Reference, ...]:
+        """The product's page in Plytix, on every product task."""
+        if not desired.product_id:
+            return ()
+        return (Reference(self.ctx.product_url(desired.product_id), "Open in Plytix"),)
 
     # --- changes to existing tasks --------------------------------------------------------------
 
@@ -207,10 +219,10 @@ class Executor:
         self._write_content(link, desired)
         return Outcome(action, True, action.reason, link.task_id)
 
-    def _write_content(self, link: Link, desired: Desired, note: str = "") -> Link:
+    def _write_content(self, link: Link, desired: Desired, note: str = "", with_reference: bool = False) -> Link:
         """Patch the checklist (only what changed) and the description (with `note` appended when
         given), then store what we wrote. The stored hash is the rule's description without the note, so
-        the next scan compares like with like."""
+        the next scan compares like with like. `with_reference` also (re)writes the link to Plytix."""
         stored = link.data.get("checklist") or {}
         wanted = _checklist_json(desired.checklist)
         changes: dict[str, Optional[ChecklistItem]] = {
@@ -220,8 +232,9 @@ class Executor:
         new_hash = description_hash(desired.description)
         changed = link.data.get("description_hash") != new_hash
         description = desired.description + note if changed or note else None
+        references = {ref.url: ref for ref in self._references(desired)} if with_reference else None
         details = self.ctx.planner.update_details(link.task_id or "", description=description,
-                                                  checklist=changes or None)
+                                                  checklist=changes or None, references=references or None)
         data = {**desired.data, "checklist": wanted, "description_hash": new_hash}
         return self.ctx.stores.links.save(replace(link, data=data, details_etag=details.etag,
                                                   title=desired.title, updated_at=self.ctx.now()))
@@ -268,6 +281,12 @@ class Executor:
         self.ctx.stores.links.save(replace(link, state=LinkState.closed, closed_at=now, updated_at=now))
         return Outcome(action, True, action.reason, link.task_id)
 
+    def _mark_open(self, action: Action) -> Outcome:
+        link = _need_link(action)
+        self.ctx.stores.links.save(replace(link, state=LinkState.open, completed_at=None, closed_at=None,
+                                           updated_at=self.ctx.now()))
+        return Outcome(action, True, action.reason, link.task_id)
+
     def _mark_deleted(self, action: Action) -> Outcome:
         link = _need_link(action)
         if link.task_id and self.ctx.planner.get_task(link.task_id) is not None:
@@ -289,12 +308,6 @@ class Executor:
                                          state=LinkState.suppressed, product_id=desired.product_id,
                                          scope=desired.scope, title=desired.title, data=desired.data))
         return Outcome(action, True, action.reason)
-
-    def _defer(self, action: Action) -> Outcome:
-        return Outcome(action, False, action.reason)
-
-    def _wait(self, action: Action) -> Outcome:
-        return Outcome(action, False)
 
     def _audit(self, outcome: Outcome) -> None:
         action = outcome.action

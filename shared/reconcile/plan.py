@@ -31,6 +31,7 @@ class Kind(str, Enum):
     mark_completed = "mark_completed"  # record a person's completion (leave policy)
     mark_closed = "mark_closed"  # finding gone and the task already complete: just record it
     mark_deleted = "mark_deleted"  # a person deleted the task in Planner
+    mark_open = "mark_open"  # a person reopened a task we had recorded as completed or closed
     release = "release"  # drop a link row that no longer stands for anything
     suppress = "suppress"  # first enablement with backfill skipped: remember, create nothing
     defer = "defer"  # over the per-run creation cap: next scan creates it
@@ -144,6 +145,8 @@ def _decide(link: Link, want: Optional[Desired], tasks: Mapping[str, PlannerTask
         claimed = link.claimed_at or now
         if now - claimed < policy.claim_timeout:
             return act(Kind.wait, "another worker holds a fresh claim")
+        if want is None and not covered:
+            return None  # not read this pass: whether the task is still needed is unknown
         return act(Kind.adopt, "stale claim: adopt the task its creator may have made, or create")
     if link.state is LinkState.suppressed:
         return act(Kind.release, "baseline gap fixed") if gone else None
@@ -172,8 +175,16 @@ def _decide(link: Link, want: Optional[Desired], tasks: Mapping[str, PlannerTask
             return act(Kind.recreate, f"deleted in Planner over {policy.deleted_cooldown.days} days ago and "
                                       "still " + _missing_reason(want))
         return None
+    reopened = tasks.get(link.task_id or "")
+    if reopened is not None and reopened.percent_complete < 100 and (link.state is LinkState.completed
+                                                                    or want is not None):
+        return act(Kind.mark_open, "the task was reopened in Planner", reopened)
     if link.state is LinkState.completed:
-        return act(Kind.release, "completed task's data is fixed") if gone else None
+        if gone:
+            return act(Kind.release, "completed task's data is fixed")
+        if want is not None and set(want.data.get("members") or ()) - set(link.data.get("members") or ()):
+            return act(Kind.recreate, "new products joined a group whose task was completed")
+        return None
     # closed: a finding that comes back is a regression
     if want is not None:
         return act(Kind.recreate, "problem is back: " + _missing_reason(want))
