@@ -214,8 +214,17 @@ class Executor:
 
     # --- changes to existing tasks --------------------------------------------------------------
 
+    def _unchanged(self, link: Link) -> Link:
+        """The link as planned, or ConcurrentUpdate if another pass has written it since we read it.
+        Checked just before writing to Planner, so two passes that disagree (the data changed between
+        their reads) do not both write the task; the loser's work is redone by the next pass."""
+        current = self.ctx.stores.links.get(link.rule_id, link.fingerprint)
+        if current is None or current.etag != link.etag:
+            raise ConcurrentUpdate(f"link {link.fingerprint} changed since this pass read it")
+        return current
+
     def _update(self, action: Action) -> Outcome:
-        link, desired = _need_link(action), _need(action)
+        link, desired = self._unchanged(_need_link(action)), _need(action)
         self._write_content(link, desired)
         return Outcome(action, True, action.reason, link.task_id)
 
@@ -240,7 +249,7 @@ class Executor:
                                                   title=desired.title, updated_at=self.ctx.now()))
 
     def _close(self, action: Action) -> Outcome:
-        link = _need_link(action)
+        link = self._unchanged(_need_link(action))
         task = action.task or self.ctx.planner.get_task(link.task_id or "")
         if task is None:
             return self._mark_deleted(action)
@@ -260,7 +269,7 @@ class Executor:
                                            updated_at=now))
 
     def _reopen(self, action: Action) -> Outcome:
-        link, desired = _need_link(action), _need(action)
+        link, desired = self._unchanged(_need_link(action)), _need(action)
         task = self.ctx.planner.reopen_task(link.task_id or "")
         link = replace(link, task_etag=task.etag, updated_at=self.ctx.now())
         self._write_content(link, desired, note="\n\nReopened automatically: it was completed in Planner, "
