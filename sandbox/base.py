@@ -6,7 +6,9 @@ runtime dependency. Every route has an endpoint name ("plytix.search", "graph.cr
 for fault injection and call counting, so tests and benches address endpoints by meaning, not regex.
 
 Faults (queued per endpoint name, or "*" for any non-admin endpoint), consumed one per matching call:
-- {"kind": "status", "status": 429|500|503, "count": N, "retry_after": 1}  answer that status, do nothing
+- {"kind": "status", "status": 429|500|503, "count": N, "retry_after": 1}  answer that status, do nothing;
+  with "act": true, perform the request first and answer the status anyway (a gateway failing after
+  the service acted)
 - {"kind": "hang", "seconds": S, "count": N}   wait S seconds, then close without answering, do nothing
 - {"kind": "drop", "count": N}                 perform the request, then close without answering
 Any fault may carry "after": K, letting the first K matching calls through before it fires (so a test can
@@ -208,6 +210,12 @@ def _make_handler(app: App) -> type[BaseHTTPRequestHandler]:
                               {k.lower(): v for k, v in self.headers.items()}, body, params)
             fault = None if route.name == "admin" else app.faults.take(route.name)
             if fault and fault["kind"] == "status":
+                if fault.get("act"):
+                    with app.lock:
+                        try:
+                            route.handler(request)
+                        except HttpError:
+                            pass
                 status = int(fault["status"])
                 headers = {"Retry-After": str(fault.get("retry_after", 1))} if status in (429, 503) else {}
                 self._send(Response(status, {"error": {"code": "InjectedFault",

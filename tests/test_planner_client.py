@@ -27,7 +27,7 @@ from shared.planner import (
     TaskSpec,
 )
 from shared.planner.auth import DEVELOPMENT_TOKEN
-from shared.planner.loop import background_loop
+from shared.planner.loop import background_loop, run_sync
 from shared.settings import load_settings
 
 # msgraph-sdk and kiota warn about their own deprecated classes when their modules load.
@@ -186,16 +186,25 @@ def test_update_details_checks_the_merged_checklist_limit(client: PlannerClient,
 
 
 # --- the create POST is never sent twice ---------------------------------------------------------
-@pytest.mark.parametrize("status", [429, 503])
-def test_throttled_create_is_not_resent_and_says_graph_did_not_act(client: PlannerClient, graph_sandbox: Any,
-                                                                   status: int) -> None:
-    _fault(graph_sandbox, "graph.create_task", kind="status", status=status, retry_after=0)
+def test_throttled_create_is_not_resent_and_says_graph_did_not_act(client: PlannerClient,
+                                                                   graph_sandbox: Any) -> None:
+    _fault(graph_sandbox, "graph.create_task", kind="status", status=429, retry_after=0)
     with pytest.raises(PlannerThrottled) as caught:
         client.create_task(_spec())
-    assert caught.value.status == status and caught.value.may_have_acted is False
+    assert caught.value.status == 429 and caught.value.may_have_acted is False
     assert caught.value.retry_after == 0
     assert _calls(graph_sandbox, "graph.create_task") == 1
     assert graph_sandbox.sandbox.plan_tasks(PLAN) == []
+
+
+def test_a_503_on_create_is_uncertain_because_graph_may_have_acted(client: PlannerClient,
+                                                                  graph_sandbox: Any) -> None:
+    _fault(graph_sandbox, "graph.create_task", kind="status", status=503, retry_after=0, act=True)
+    with pytest.raises(PlannerUncertainWrite) as caught:
+        client.create_task(_spec())
+    assert caught.value.status == 503 and caught.value.may_have_acted is True
+    assert _calls(graph_sandbox, "graph.create_task") == 1
+    assert len(graph_sandbox.sandbox.plan_tasks(PLAN)) == 1  # it did: adoption will find it
 
 
 def test_dropped_create_is_not_resent_and_is_uncertain(client: PlannerClient, graph_sandbox: Any) -> None:
@@ -351,3 +360,45 @@ def test_one_event_loop_serves_every_client_and_thread(client: PlannerClient, gr
         assert second.get_task(task.id) == task
     assert background_loop() is loop  # no loop per client or per call
     assert [t.name for t in threading.enumerate()].count("planner-graph-loop") == 1
+
+
+def test_a_note_appended_after_a_412_keeps_the_persons_concurrent_edit(client: PlannerClient,
+                                                                        graph_sandbox: Any) -> None:
+    task, _ = client.create_task(_spec())
+    details_url = f"{graph_sandbox.url}/v1.0/planner/tasks/{task.id}/details"
+    bearer = {"Authorization": f"Bearer {DEV_TOKEN}"}
+    computed: list[str] = []
+
+    def append_note(current: Any) -> str:
+        if not computed:  # a person saves an edit after our read and before our write
+            etag = httpx.get(details_url, headers=bearer).json()["@odata.etag"]
+            httpx.patch(details_url, json={"description": "Edited by a person"},
+                        headers={**bearer, "If-Match": etag}).raise_for_status()
+        computed.append(current.description)
+        return current.description + "\n(closed)"
+
+    updated = client.update_details(task.id, description=append_note)
+    assert updated.description == "Edited by a person\n(closed)"
+    assert computed[-1] == "Edited by a person" and len(computed) == 2  # 412, re-read, re-computed
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the death is the point
+def test_callers_fail_instead_of_hanging_when_the_loop_thread_dies() -> None:
+    import asyncio
+
+    async def answer(value: int, delay: float = 0.0) -> int:
+        await asyncio.sleep(delay)
+        return value
+
+    assert run_sync(answer(1)) == 1
+    dead = background_loop()
+
+    def stop_the_thread() -> None:
+        raise SystemExit  # what a stray exit in any callback does to the loop's thread
+
+    dead.call_soon_threadsafe(stop_the_thread)
+    pending = answer(2, delay=30)
+    with pytest.raises(RuntimeError, match="stopped"):
+        run_sync(pending)
+    pending.close()
+    assert background_loop() is not dead and run_sync(answer(3)) == 3

@@ -21,6 +21,7 @@ from sandbox.catalog import GAP_CANDIDATES
 from sandbox.plytix import DEV_API_KEY, DEV_API_PASSWORD, PlytixSandbox
 from shared.plytix import (AuthError, Conflict, NotFound, OrderTooBroad, PlytixClient, PlytixError, RateLimited,
                            RateLimiter, Unavailable, ValidationFailed)
+from shared.plytix.ratelimit import WaitTooLong
 from shared.plytix.retry import backoff_delay, retry_after_seconds
 from shared.plytix.tokens import TokenCache, token_lifetime
 from shared.settings import load_settings
@@ -471,3 +472,26 @@ def jwt(*, iat: float, exp: float, jti: str = "1") -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
     return f"{part({'alg': 'HS256'})}.{part({'iat': iat, 'exp': exp, 'jti': jti})}.sig"
+
+
+def test_a_full_hourly_window_raises_instead_of_sleeping_through_it() -> None:
+    now = [0.0]
+    slept: list[float] = []
+    limiter = RateLimiter([(3, 3600.0)], clock=lambda: now[0], sleep=slept.append)
+    for _ in range(3):
+        limiter.acquire(max_wait=60)
+    with pytest.raises(WaitTooLong) as caught:
+        limiter.acquire(max_wait=60)
+    assert caught.value.wait == pytest.approx(3600) and slept == []
+    assert limiter.reserve() == pytest.approx(3600), "the refused call booked no slot"
+
+
+def test_the_client_reports_an_exhausted_hourly_budget_as_rate_limited(plytix_sandbox: Any) -> None:
+    with PlytixClient(base_url=plytix_sandbox.url, auth_url=plytix_sandbox.url, api_key=DEV_API_KEY,
+                      api_password=DEV_API_PASSWORD, rate_per_10s=100, rate_per_hour=2,
+                      max_retry_after=60) as client:
+        client.count([])
+        client.count([])
+        with pytest.raises(RateLimited) as caught:
+            client.count([])  # the hour's two searches are used: no sleeping for an hour
+    assert caught.value.retry_after is not None and caught.value.retry_after > 3000

@@ -34,6 +34,7 @@ from typing import (
     Mapping,
     Optional,
     TypeVar,
+    Union,
 )
 
 import httpx
@@ -81,6 +82,9 @@ from shared.planner.stats import PlannerStats
 from shared.settings import Settings
 
 T = TypeVar("T")
+V = TypeVar("V")
+# A details change given as a value, or as a function of the current details (see update_details).
+DetailsChange = Union[V, Callable[[TaskDetails], V]]
 
 RETRYABLE_STATUSES = frozenset({429, 503, 504})
 MAX_RETRY_AFTER_SECONDS = 120.0  # longer waits go back to the caller as PlannerThrottled.retry_after
@@ -138,7 +142,9 @@ def _error_from_api(exc: APIError, kind: CallKind) -> PlannerError:
     if isinstance(exc, ODataError) and exc.error is not None:
         code = exc.error.code or code
         message = exc.error.message or message
-    if status in (429, 503):
+    # Only a 429 proves Graph did not act. A 503 may come from a gateway after the service created the
+    # task (the reason Kiota's POST retry can duplicate tasks, API_FACTS.md): for a create it is uncertain.
+    if status == 429 or (status == 503 and kind is not CallKind.CREATE):
         return PlannerThrottled(status, code, message, _retry_after_seconds(exc.response_headers))
     if status == 404:
         return PlannerNotFound(status, code, message)
@@ -395,29 +401,35 @@ class PlannerClient:
             raise PlannerNotFound(404, "NotFound", f"details of task {task_id} not found")
         return details_from_json(task_id, found)
 
-    def update_details(self, task_id: str, *, description: Optional[str] = None,
-                       checklist: Optional[Mapping[str, Optional[ChecklistItem]]] = None,
+    def update_details(self, task_id: str, *, description: DetailsChange[Optional[str]] = None,
+                       checklist: DetailsChange[Optional[Mapping[str, Optional[ChecklistItem]]]] = None,
                        references: Optional[Mapping[str, Optional[Reference]]] = None) -> TaskDetails:
         """Change the description and/or add, change (by key / URL) or remove (None) checklist items and
-        references. The limits are checked against the merged result before sending."""
+        references. The limits are checked against the merged result before sending.
+
+        `description` and `checklist` may be functions of the current details: they are then computed
+        from the version being replaced, on every attempt, so appending a note after a 412 keeps what a
+        person wrote meanwhile. A plain value is re-sent as it is (text we own outright)."""
         return self._run(self._update_details(task_id, description=description, checklist=checklist,
                                               references=references))
 
-    async def _update_details(self, task_id: str, *, description: Optional[str],
-                              checklist: Optional[Mapping[str, Optional[ChecklistItem]]],
+    async def _update_details(self, task_id: str, *, description: DetailsChange[Optional[str]],
+                              checklist: DetailsChange[Optional[Mapping[str, Optional[ChecklistItem]]]],
                               references: Optional[Mapping[str, Optional[Reference]]]) -> TaskDetails:
-        _check_keyed(checklist, references)
         conflicts = 0
         while True:
             current = await self._get_details(task_id)
-            if description is None and checklist is None and references is None:
+            new_description = description(current) if callable(description) else description
+            new_checklist = checklist(current) if callable(checklist) else checklist
+            _check_keyed(new_checklist, references)
+            if new_description is None and not new_checklist and references is None:
                 return current
-            check_counts(checklist=_merged_count(current.checklist, checklist),
+            check_counts(checklist=_merged_count(current.checklist, new_checklist),
                          references=_merged_count(current.references, references))
             try:
                 updated = await self._request("update_details", partial(
                     self._task_builder(task_id).details.to_patch_request_information,
-                    details_body(description, checklist, references),
+                    details_body(new_description, new_checklist or None, references),
                     _config(if_match=current.etag, representation=True)), CallKind.IDEMPOTENT_WRITE)
                 return details_from_json(task_id, updated) if updated else await self._get_details(task_id)
             except PlannerError as exc:

@@ -9,10 +9,13 @@ waits for the result; every PlannerClient in the process shares the loop.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from typing import Any, Coroutine, Optional, TypeVar
 
 T = TypeVar("T")
+# How often a caller waiting for the loop checks that the loop is still alive.
+_LIVENESS_CHECK_SECONDS = 1.0
 
 _lock = threading.Lock()
 _loop: Optional[asyncio.AbstractEventLoop] = None
@@ -20,7 +23,12 @@ _loop: Optional[asyncio.AbstractEventLoop] = None
 
 def _loop_thread_main(loop: asyncio.AbstractEventLoop) -> None:
     asyncio.set_event_loop(loop)
-    loop.run_forever()
+    try:
+        loop.run_forever()
+    finally:
+        # Whatever stopped it (even SystemExit raised in a callback), a closed loop is never handed out
+        # again: background_loop starts a fresh one, and run_sync's waiters notice and fail.
+        loop.close()
 
 
 def background_loop() -> asyncio.AbstractEventLoop:
@@ -44,4 +52,11 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     if running is loop:
         coro.close()
         raise RuntimeError("run_sync called from the Graph loop itself: it would wait for itself forever")
-    return asyncio.run_coroutine_threadsafe(coro, loop).result()
+    future = asyncio.run_coroutine_threadsafe(coro, loop)
+    while True:
+        try:
+            return future.result(timeout=_LIVENESS_CHECK_SECONDS)
+        except concurrent.futures.TimeoutError:
+            if loop.is_closed():
+                future.cancel()
+                raise RuntimeError("the Graph event loop stopped before answering") from None

@@ -28,8 +28,8 @@ import httpx
 from pydantic import SecretStr
 
 from shared.observability import record_api_call
-from shared.plytix.errors import AuthError, PlytixError, Unavailable, error_from_response
-from shared.plytix.ratelimit import RateLimiter
+from shared.plytix.errors import AuthError, PlytixError, RateLimited, Unavailable, error_from_response
+from shared.plytix.ratelimit import RateLimiter, WaitTooLong
 from shared.plytix.retry import backoff_delay, retry_after_seconds
 from shared.plytix.tokens import TokenCache
 
@@ -252,7 +252,11 @@ class PlytixClient:
 
         def exchange(token: str) -> httpx.Response:
             def send() -> httpx.Response:
-                self.stats.add("limiter_wait_seconds", self._limiter.acquire())
+                try:
+                    self.stats.add("limiter_wait_seconds", self._limiter.acquire(self._max_retry_after))
+                except WaitTooLong as exc:
+                    raise RateLimited(f"client-side rate limit: {exc}; not waiting that long",
+                                      retry_after=exc.wait, endpoint=endpoint) from None
                 self.stats.call(endpoint)
                 response = self._http.request(method, url, json=json, params=params, timeout=self._timeout,
                                               headers={"Authorization": f"Bearer {token}",

@@ -31,8 +31,10 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._last = float("-inf")
 
-    def reserve(self) -> float:
-        """Book the next slot; return how many seconds the caller must wait before using it."""
+    def reserve(self, max_wait: float = float("inf")) -> float:
+        """Book the next slot; return how many seconds the caller must wait before using it. When that
+        wait would exceed `max_wait`, nothing is booked (so later callers do not queue behind a slot
+        nobody will use) and the wait is returned all the same."""
         with self._lock:
             now = self._clock()
             slot = max(now, self._last)
@@ -42,14 +44,27 @@ class RateLimiter:
                 if len(log) >= limit:
                     # The limit-th most recent call must have left the window before this one starts.
                     slot = max(slot, log[-limit] + seconds)
+            if slot - now > max_wait:
+                return slot - now
             for _, _, log in self._windows:
                 log.append(slot)
             self._last = slot
             return slot - now
 
-    def acquire(self) -> float:
-        """Wait until a call is allowed; return the seconds waited."""
-        wait = self.reserve()
+    def acquire(self, max_wait: float = float("inf")) -> float:
+        """Wait until a call is allowed; return the seconds waited. Raises WaitTooLong instead of
+        sleeping longer than `max_wait` (a full hourly window would idle a function past its timeout)."""
+        wait = self.reserve(max_wait)
+        if wait > max_wait:
+            raise WaitTooLong(wait)
         if wait > 0:
             self._sleep(wait)
         return wait
+
+
+class WaitTooLong(Exception):
+    """The next allowed slot is further away than the caller will wait; `wait` is how far, in seconds."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"the next call is allowed in {wait:.0f} s")
+        self.wait = wait

@@ -258,11 +258,11 @@ class Executor:
 
     def _close_task(self, link: Link, task: PlannerTask, why: str) -> None:
         note = f"\n\nClosed automatically on {self.ctx.now():%Y-%m-%d %H:%M} UTC: {why}."
-        details = self.ctx.planner.get_details(task.id)
-        ticks = {key: ChecklistItem(key, item.title, True) for key, item in details.checklist.items()
-                 if not item.is_checked}
-        self.ctx.planner.update_details(task.id, description=(details.description or "") + note,
-                                        checklist=ticks or None)
+        # Functions of the current details: a person's edit that races the close is kept, not overwritten.
+        self.ctx.planner.update_details(
+            task.id, description=lambda current: (current.description or "") + note,
+            checklist=lambda current: {key: ChecklistItem(key, item.title, True)
+                                       for key, item in current.checklist.items() if not item.is_checked})
         closed = self.ctx.planner.close_task(task.id)
         now = self.ctx.now()
         self.ctx.stores.links.save(replace(link, state=LinkState.closed, task_etag=closed.etag, closed_at=now,
