@@ -100,7 +100,6 @@ class Settings(BaseModel):
     REOPEN_POLICY: ReopenPolicy = Field(ReopenPolicy.reopen, description="Default for rules that set none.")
     DELETED_TASK_COOLDOWN_DAYS: int = Field(7, ge=0, le=3650,
                                             description="A task a person deleted is not recreated before this.")
-    API_SECRET_HEADER: Optional[SecretStr] = Field(None, description="Reserved for webhook auth (job 5).")
 
     @field_validator("PLYTIX_BASE_URL", "PLYTIX_AUTH_URL", "GRAPH_BASE_URL")
     @classmethod

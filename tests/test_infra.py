@@ -44,9 +44,6 @@ DELIBERATELY_UNSET = {
     # Storage is identity-based (STORAGE_TABLE_ENDPOINT/STORAGE_QUEUE_ENDPOINT + managed identity) and
     # the account has shared-key access disabled, so no connection string exists to set.
     "STORAGE_CONNECTION_STRING",
-    # Reserved for the job-5 channel webhook, which no deployed function serves yet. When it lands, it
-    # becomes a Key Vault reference in infra/app/function-app.bicep and leaves this list.
-    "API_SECRET_HEADER",
 }
 
 # Platform settings the template may set besides Settings fields: identity-based host storage and
