@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -68,3 +68,22 @@ def graph_sandbox() -> Iterator["object"]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def world(plytix_sandbox: Any, graph_sandbox: Any, azurite: str, table_prefix: str, tmp_path: Path) -> Iterator[dict]:
+    """A complete local world for reconcile tests: both stand-ins, Azurite, the sandbox rules file, and
+    ScanDeps built from settings as production builds them. A claim goes stale at once (claim_timeout 0),
+    so a test can recover from a simulated crash without waiting; grouping is off unless a test sets it."""
+    from datetime import timedelta
+
+    from tests.scan_world import RULES_YAML, build_deps, world_settings
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES_YAML)
+    settings = world_settings(plytix_sandbox.url, graph_sandbox.url, azurite, table_prefix, rules,
+                              GROUP_THRESHOLD=1000)
+    deps = build_deps(settings, claim_timeout=timedelta(0))
+    yield {"deps": deps, "plytix": plytix_sandbox, "graph": graph_sandbox, "settings": settings}
+    deps.plytix.close()
+    deps.planner.close()

@@ -10,7 +10,6 @@ import threading
 from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,19 +20,7 @@ from shared.reconcile.execute import Crash
 from shared.rules import parse_rules
 from shared.scan import ScanDeps, run_full_scan, run_incremental_scan
 from shared.store import LinkState
-from tests.scan_world import RULE_ID, RULES_YAML, build_deps, with_settings, world_settings
-
-
-@pytest.fixture
-def world(plytix_sandbox: Any, graph_sandbox: Any, azurite: str, table_prefix: str, tmp_path: Path):
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES_YAML)
-    settings = world_settings(plytix_sandbox.url, graph_sandbox.url, azurite, table_prefix, rules,
-                              GROUP_THRESHOLD=1000)
-    deps = build_deps(settings, claim_timeout=timedelta(0))
-    yield {"deps": deps, "plytix": plytix_sandbox, "graph": graph_sandbox, "settings": settings}
-    deps.plytix.close()
-    deps.planner.close()
+from tests.scan_world import RULE_ID, RULES_YAML, build_deps, with_settings
 
 
 def plan_tasks(world: dict) -> list[dict]:

@@ -14,7 +14,7 @@ from shared.reconcile.content import checklist_key
 from shared.scan import run_full_scan, run_incremental_scan
 from shared.store import LinkState, TableStores
 from tests.scan_world import RULE_ID, RULES_YAML, build_deps, with_settings
-from tests.test_scan import _fill, our_tasks, world  # noqa: F401 - `world` is a fixture
+from tests.test_scan import _fill, our_tasks
 
 ALL_REQUIRED = ["description_en", "description_de", "description_fr", "images", "short_description"]
 
