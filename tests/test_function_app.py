@@ -138,3 +138,13 @@ def _plan_id() -> str:
     from sandbox.graph_state import PRODUCT_DATA_PLAN_ID
 
     return PRODUCT_DATA_PLAN_ID
+
+
+def test_health_says_which_dependency_does_not_answer(host):
+    httpx.post(f"{host['graph'].url}/_sandbox/faults",
+               json={"endpoint": "graph.get_plan", "kind": "status", "status": 500, "count": 10})
+    response = httpx.get(f"{host['base']}/health", timeout=30)
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["checks"] == {"table_storage": True, "plytix": True, "rules": True, "graph": False}
