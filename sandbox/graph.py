@@ -18,6 +18,7 @@ Admin API for tests, the demo and people (no auth, not counted, never faulted):
   POST /_sandbox/tasks/{id}/complete {"by": upn}   a person completes the task in Planner
   POST /_sandbox/tasks/{id}/reopen          a person reopens it
   DELETE /_sandbox/tasks/{id}               a person deletes it
+  DELETE /_sandbox/buckets/{id}             a person deletes a bucket (its tasks go with it)
   PATCH /_sandbox/tasks/{id}/details/checklist/{key} {"isChecked": true}   a person ticks an item
   POST /_sandbox/config {"details_404_calls": N, "delta_gone": bool}
   GET /_sandbox/stats
@@ -389,6 +390,11 @@ class GraphSandbox:
             self.delete_task(req.params["task_id"])
             return Response(204)
 
+        @admin("DELETE", f"/_sandbox/buckets/{_ID.format('bucket_id')}")
+        def delete_bucket(req: Request) -> Response:
+            self.delete_bucket(req.params["bucket_id"])
+            return Response(204)
+
         @admin("PATCH", f"/_sandbox/tasks/{_ID.format('task_id')}/details/checklist/{_ID.format('key')}")
         def tick(req: Request) -> Response:
             return Response(200, self.state.set_checklist_item(req.params["task_id"], req.params["key"],
@@ -427,6 +433,11 @@ class GraphSandbox:
         """A person deletes the task in Planner (no etag needed in the UI)."""
         with self.app.lock:
             self.state.remove_task(task_id)
+
+    def delete_bucket(self, bucket_id: str) -> None:
+        """A person deletes a bucket, and with it its tasks."""
+        with self.app.lock:
+            self.state.remove_bucket(bucket_id)
 
     def tick_checklist_item(self, task_id: str, key: str, is_checked: bool = True) -> dict[str, Any]:
         with self.app.lock:

@@ -395,6 +395,14 @@ class PlannerState:
         self.check_if_match(record.task, if_match)
         self.remove_task(task_id)
 
+    def remove_bucket(self, bucket_id: str) -> None:
+        """A person deletes a bucket in Planner: its tasks go with it (as in the Planner UI)."""
+        if bucket_id not in self.buckets:
+            raise graph_error(404, "NotFound", f"No bucket '{bucket_id}'.")
+        for task_id in [t for t, r in self.tasks.items() if r.task.get("bucketId") == bucket_id]:
+            self.remove_task(task_id)
+        del self.buckets[bucket_id]
+
     def remove_task(self, task_id: str) -> None:
         """Delete without an etag: a person deleting the task in the Planner UI."""
         record = self.require_task(task_id)

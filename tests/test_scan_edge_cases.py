@@ -228,3 +228,20 @@ def test_racing_full_and_incremental_passes_leave_a_product_in_one_task(world):
     in_groups = [l for l in current if l.data.get("kind") == "group"
                  and any(m["product_id"] == p3["id"] for m in l.data["members"].values())]
     assert len(own) + len(in_groups) == 1
+
+
+def test_tasks_come_back_in_a_new_bucket_after_a_person_deletes_theirs(world):
+    from sandbox.graph_state import BUCKET_IDS
+
+    deps = with_settings(world["deps"], DELETED_TASK_COOLDOWN_DAYS=0)
+    first = run_full_scan(deps)
+    old_bucket = BUCKET_IDS[PRODUCT_DATA_PLAN_ID]["Missing data"]
+    world["graph"].sandbox.delete_bucket(old_bucket)  # and with it every task in it
+    assert our_tasks(world) == []
+    assert run_full_scan(deps).done["mark_deleted"] == first.findings
+    again = run_full_scan(deps)  # the cached bucket id is stale: one create fails and forgets it
+    later = run_full_scan(deps)
+    assert again.skipped["recreate"] == 1  # its claim stays; the next pass takes it over
+    assert again.done["recreate"] + later.done["adopt"] == first.findings
+    buckets = {t["bucketId"] for t in our_tasks(world)}
+    assert len(our_tasks(world)) == first.findings and len(buckets) == 1 and old_bucket not in buckets

@@ -279,7 +279,16 @@ class PlannerClient:
         """Create the task, then write its details. Validates every limit first (PlannerLimitError, nothing
         sent). The POST is sent exactly once: PlannerThrottled means Graph did not act; PlannerUncertainWrite
         means it may have (task_id set when the task exists but its details failed)."""
-        return self._run(self._create_task(spec))
+        try:
+            return self._run(self._create_task(spec))
+        except PlannerError as exc:
+            if exc.status in (400, 404) and spec.bucket_id:
+                # Perhaps a person deleted the bucket (the sandbox answers 400; Graph's answer is UNVERIFIED):
+                # forget it, so the next ensure_bucket looks again instead of failing until a restart.
+                with _cache_lock:
+                    for key in [k for k, v in _bucket_ids.items() if v == spec.bucket_id]:
+                        del _bucket_ids[key]
+            raise
 
     async def _create_task(self, spec: TaskSpec) -> tuple[PlannerTask, TaskDetails]:
         validate_spec(spec)
