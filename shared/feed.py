@@ -16,6 +16,8 @@ Both stream page by page: memory stays flat as the catalog grows.
 
 from __future__ import annotations
 
+import time
+import weakref
 from typing import Any, Iterable, Iterator, Sequence
 
 from shared.plytix import PlytixClient
@@ -23,6 +25,8 @@ from shared.rules.product_view import PRODUCT_FIELDS
 
 MAX_ATTRIBUTES_PER_SEARCH = 20
 PAGE_SIZE = 100
+FAMILIES_MAX_AGE_SECONDS = 15 * 60
+_families_cache: "weakref.WeakKeyDictionary[PlytixClient, tuple[float, dict[str, str]]]" = weakref.WeakKeyDictionary()
 
 
 def search_fields(attribute_labels: Iterable[str], extra_fields: Sequence[str] = ("modified",)) -> list[str]:
@@ -42,8 +46,16 @@ class ProductFeed:
         self.plytix = plytix
 
     def families(self) -> dict[str, str]:
-        """Family id -> name, read once per pass (rules select by family name)."""
-        return {f["id"]: f.get("name") or f["id"] for f in self.plytix.list_families()}
+        """Family id -> name (rules select by family name). Kept per client for FAMILIES_MAX_AGE: an
+        incremental pass runs every few minutes, and re-reading families each time would double its cost
+        for names that change a few times a year."""
+        now = time.monotonic()
+        cached = _families_cache.get(self.plytix)
+        if cached is not None and now - cached[0] < FAMILIES_MAX_AGE_SECONDS:
+            return dict(cached[1])
+        families = {f["id"]: f.get("name") or f["id"] for f in self.plytix.list_families()}
+        _families_cache[self.plytix] = (now, families)
+        return dict(families)
 
     def full_sweep(self, attribute_labels: Iterable[str]) -> Iterator[dict[str, Any]]:
         return self._stream([], attribute_labels, order=None)
