@@ -176,7 +176,6 @@ module functionApp 'app/function-app.bicep' = {
     storageAccountName: storage.outputs.name
     blobEndpoint: storage.outputs.blobEndpoint
     tableEndpoint: storage.outputs.tableEndpoint
-    queueEndpoint: storage.outputs.queueEndpoint
     deploymentContainerName: deploymentContainerName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     keyVaultUri: keyVault.outputs.vaultUri

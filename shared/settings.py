@@ -80,7 +80,6 @@ class Settings(BaseModel):
                           "STORAGE_TABLE_ENDPOINT.")
     STORAGE_TABLE_ENDPOINT: Optional[str] = Field(
         None, description="https://<account>.table.core.windows.net, used with the managed identity.")
-    STORAGE_QUEUE_ENDPOINT: Optional[str] = Field(None, description="https://<account>.queue.core.windows.net")
     TABLE_PREFIX: str = Field("pp", description="Prefix of every table name, so environments can share an account.")
 
     # --- Schedules (NCRONTAB, 6 fields; the timer bindings read them as %SETTING%) ---

@@ -41,7 +41,7 @@ FUNCTION_APP = INFRA / "app" / "function-app.bicep"
 
 # Settings the template deliberately does not set. Keep this minimal: every entry needs a reason.
 DELIBERATELY_UNSET = {
-    # Storage is identity-based (STORAGE_TABLE_ENDPOINT/STORAGE_QUEUE_ENDPOINT + managed identity) and
+    # Storage is identity-based (STORAGE_TABLE_ENDPOINT + managed identity) and
     # the account has shared-key access disabled, so no connection string exists to set.
     "STORAGE_CONNECTION_STRING",
 }

@@ -38,9 +38,6 @@ param blobEndpoint string
 @description('Table endpoint of that account, without trailing slash.')
 param tableEndpoint string
 
-@description('Queue endpoint of that account, without trailing slash.')
-param queueEndpoint string
-
 @description('Blob container that holds the deployment package.')
 param deploymentContainerName string
 
@@ -172,7 +169,6 @@ var appSettings = {
   GRAPH_CLIENT_ID: usesClientSecret ? graphAppClientId : identityClientId
   GRAPH_TIMEOUT_SECONDS: string(graphTimeoutSeconds)
   STORAGE_TABLE_ENDPOINT: tableEndpoint
-  STORAGE_QUEUE_ENDPOINT: queueEndpoint
   TABLE_PREFIX: tablePrefix
   FULL_SWEEP_SCHEDULE: fullSweepSchedule
   INCREMENTAL_SCHEDULE: incrementalSchedule
