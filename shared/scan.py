@@ -86,7 +86,7 @@ def run_full_scan(deps: ScanDeps, *, dry_run: bool = False, rule_ids: Optional[I
     report = ScanReport(run_id=uuid.uuid4().hex[:12], dry_run=dry_run, started=deps.clock(), mode="full")
     watermark = _watermark(deps) if not dry_run and rule_ids is None else None
     feed = ProductFeed(deps.plytix)
-    _run_pass(deps, rules, report, feed.full_sweep, full=True, checkpoint=checkpoint)
+    _run_pass(deps, rules, report, feed, feed.full_sweep, full=True, checkpoint=checkpoint)
     if not dry_run and rule_ids is None:
         _save_watermark(deps, watermark, report)
     return report
@@ -117,12 +117,12 @@ def run_incremental_scan(deps: ScanDeps, *, checkpoint: Optional[Callable[[str],
             yield product
         yield from feed.by_ids([pid for pid in retry if pid not in read], attributes)
 
-    _run_pass(deps, deps.rules, report, changed, full=False, checkpoint=checkpoint)
+    _run_pass(deps, deps.rules, report, feed, changed, full=False, checkpoint=checkpoint)
     _save_watermark(deps, watermark, report)
     return report
 
 
-def _run_pass(deps: ScanDeps, rules: list[Rule], report: ScanReport,
+def _run_pass(deps: ScanDeps, rules: list[Rule], report: ScanReport, feed: ProductFeed,
               products: Callable[[set[str]], Iterable[dict[str, Any]]], *, full: bool,
               checkpoint: Optional[Callable[[str], None]]) -> None:
     """Read products once for all rules, evaluate them, reconcile; fills `report`.
@@ -133,7 +133,6 @@ def _run_pass(deps: ScanDeps, rules: list[Rule], report: ScanReport,
     linked products a sweep did not return are therefore looked up again by id, and only those that no
     longer exist count as gone."""
     calls_before = _api_calls(deps)
-    feed = ProductFeed(deps.plytix)
     families = feed.families()
     attributes = set().union(*(rule.needed_attributes() for rule in rules)) if rules else set()
     links_by_rule = {rule.id: {l.fingerprint: l for l in deps.stores.links.list_rule(rule.id)} for rule in rules}
