@@ -34,7 +34,7 @@ def health() -> Reply:
     try:
         rules_file = current_rules(settings)
         checks["rules"] = True
-        plan_ids = sorted(_plan_ids(rules_file))
+        plan_ids = sorted(rules_file.plan_ids())
         checks["graph"] = bool(plan_ids) and all(_answers(lambda p=p: planner.get_plan(p)) for p in plan_ids)
     except (OSError, RulesError) as exc:
         checks["rules"] = False
@@ -44,25 +44,6 @@ def health() -> Reply:
     return (200 if healthy else 503), {"status": "ok" if healthy else "degraded", "version": __version__,
                                        "environment": settings.ENVIRONMENT_NAME, "checks": checks,
                                        "counters": COUNTERS.snapshot()}
-
-
-def _plan_ids(rules_file: Any) -> set[str]:
-    """Every plan a rule may write to (defaults and per-rule/channel overrides)."""
-    found: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "plan_id" and isinstance(value, str):
-                    found.add(value)
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(rules_file.model_dump())
-    return found
 
 
 def _answers(ping: Callable[[], Any]) -> bool:

@@ -253,3 +253,22 @@ def test_models_are_frozen() -> None:
     rule = parse_rules(HEAD + RULE).rules[0]
     with pytest.raises(Exception):
         rule.name = "changed"  # type: ignore[misc]
+
+
+def test_plan_ids_are_the_effective_plans_of_enabled_rules() -> None:
+    text = HEAD + """\
+  - id: core
+    type: required_attributes
+    name: Core
+    require: [description]
+    channels:
+      amazon: {require: [amazon_title], plan_id: plan-amazon}
+    title: "{sku}{scope}"
+  - id: off
+    type: required_attributes
+    name: Off
+    enabled: false
+    plan_id: plan-off
+    require: [description]
+"""
+    assert parse_rules(text, "rules.yaml").plan_ids() == {"plan-1", "plan-amazon"}

@@ -460,6 +460,11 @@ class RulesFile(_Model):
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
+    def plan_ids(self) -> set[str]:
+        """The plans the enabled rules write to: each scope's effective plan (channel, rule, defaults)."""
+        return {plan for rule in self.rules if rule.enabled
+                for spec in rule.scope_specs(self.defaults) if (plan := spec.setting("plan_id"))}
+
     def problems(self) -> Problems:
         first_index: dict[str, int] = {}
         for index, rule in enumerate(self.rules):
