@@ -180,14 +180,8 @@ def _run_pass(deps: ScanDeps, rules: list[Rule], report: ScanReport, feed: Produ
 
 def _linked_products(links_by_rule: dict[str, dict[str, Link]]) -> set[str]:
     """Every product a stored link is about (group links: their members)."""
-    products: set[str] = set()
-    for links in links_by_rule.values():
-        for link in links.values():
-            if link.product_id:
-                products.add(link.product_id)
-            products.update(m.get("product_id", "") for m in (link.data.get("members") or {}).values())
-    products.discard("")
-    return products
+    return {p for links in links_by_rule.values() for link in links.values()
+            for p in _products_about(link.product_id, link.data)}
 
 
 def _watermark(deps: ScanDeps) -> Optional[Cursor]:
@@ -279,20 +273,22 @@ def _plan_of(action: Action) -> Optional[str]:
     return action.link.plan_id if action.link is not None else None
 
 
+def _products_about(product_id: Optional[str], data: dict[str, Any]) -> set[str]:
+    """The products a link or desired task is about: its product, or a group's members."""
+    if product_id:
+        return {product_id}
+    return {m["product_id"] for m in (data.get("members") or {}).values() if m.get("product_id")}
+
+
 def _products_of(action: Action) -> set[str]:
     """The products whose re-reading lets a later pass finish this action."""
-    if action.product_id:
-        return {action.product_id}
     data = (action.desired.data if action.desired else None) or (action.link.data if action.link else {})
-    return {m["product_id"] for m in (data.get("members") or {}).values() if m.get("product_id")}
+    return _products_about(action.product_id, data)
 
 
 def _covered(link: Link, evaluated: Callable[[str], bool]) -> bool:
     """Did this pass read everything the link is about? A group link: every member's product."""
-    if link.product_id:
-        return evaluated(link.product_id)
-    members = (link.data.get("members") or {}).values()
-    return all(evaluated(m.get("product_id", "")) for m in members)
+    return all(evaluated(p) for p in _products_about(link.product_id, link.data))
 
 
 def _list_tasks(planner: PlannerClient, plan_ids: Iterable[str],
