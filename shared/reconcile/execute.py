@@ -76,9 +76,10 @@ class Executor:
         except (AlreadyClaimed, ConcurrentUpdate):
             outcome = Outcome(action, False, "another worker acted on this finding first")
         except PlannerUncertainWrite as exc:
-            outcome = Outcome(action, False, f"task creation may or may not have happened ({exc.__class__.__name__}); "
-                                             "the claim stays pending and a later scan adopts or creates",
-                              retry=True)
+            # From a create this leaves the claim pending (a later pass adopts or creates); from any other
+            # write, the next pass compares again and repeats what is still needed.
+            outcome = Outcome(action, False, f"Planner may or may not have applied this write ({exc}); "
+                                             "a later pass looks again", retry=True)
         except PlannerError as exc:
             outcome = Outcome(action, False, f"Planner error: {exc}", retry=True)
         except Crash:
