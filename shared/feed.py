@@ -46,7 +46,7 @@ class ProductFeed:
         self.plytix = plytix
 
     def families(self) -> dict[str, str]:
-        """Family id -> name (rules select by family name). Kept per client for FAMILIES_MAX_AGE: an
+        """Family id -> name (rules select by family name). Kept per client for FAMILIES_MAX_AGE_SECONDS: an
         incremental pass runs every few minutes, and re-reading families each time would double its cost
         for names that change a few times a year."""
         now = time.monotonic()

@@ -19,7 +19,7 @@ POLICY = Policy(reopen=ReopenPolicy.reopen, deleted_cooldown=timedelta(days=7), 
 
 
 def desired(fp: str = "fp1", missing: tuple[str, ...] = ("Description",)) -> Desired:
-    return Desired(rule_id="r", fingerprint=fp, subject="p1", scope="", title="T: SKU1", description="d",
+    return Desired(rule_id="r", fingerprint=fp, scope="", title="T: SKU1", description="d",
                    checklist=[], owner_upn="a@b.example", plan_id="plan", bucket="b", priority=5,
                    due_in_days=None, product_id="p1", data={"kind": "product", "missing_labels": list(missing)})
 

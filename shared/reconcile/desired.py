@@ -31,11 +31,11 @@ def product_desired(finding: Finding, link: Link | None) -> Desired:
     missing_keys = [r.key for r in finding.missing]
     tracked = list(dict.fromkeys(tracked + missing_keys))
     return Desired(
-        rule_id=finding.rule_id, fingerprint=finding.fingerprint, subject=finding.subject, scope=finding.scope,
+        rule_id=finding.rule_id, fingerprint=finding.fingerprint, scope=finding.scope,
         title=finding.title, description=product_description(finding),
         checklist=product_checklist(finding, previously_missing=tracked),
         owner_upn=finding.owner_upn, plan_id=finding.plan_id, bucket=finding.bucket, priority=finding.priority,
-        due_in_days=finding.due_in_days, product_id=finding.subject, group_key=finding.group_key,
+        due_in_days=finding.due_in_days, product_id=finding.subject,
         data={"kind": "product", "sku": finding.product.sku, "missing": missing_keys,
               "missing_labels": [r.label for r in finding.missing], "tracked": tracked})
 
@@ -114,11 +114,11 @@ def _group_desired(rule_id: str, rule_name: str, environment: str, key: str, new
     family = sample.product.family or "unknown family"
     fp = link.fingerprint if link else fingerprint(environment, rule_id, f"group:{key}")
     return Desired(
-        rule_id=rule_id, fingerprint=fp, subject=f"group:{key}", scope="",
+        rule_id=rule_id, fingerprint=fp, scope="",
         title=group_title(rule_name, family)[:255], description=group_description(rule_name, family, members, fp),
         checklist=group_checklist(fp, members, fixed.values()), owner_upn=sample.owner_upn,
         plan_id=sample.plan_id, bucket=sample.bucket, priority=sample.priority, due_in_days=sample.due_in_days,
-        product_id=None, group_key=key,
+        product_id=None,
         data={"kind": "group", "group_key": key, "family": family,
               "members": {m.fingerprint: {"sku": m.sku, "product_id": product_ids[m.fingerprint],
                                           "missing": list(m.missing)} for m in members.values()},

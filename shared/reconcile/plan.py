@@ -49,7 +49,6 @@ class Desired:
 
     rule_id: str
     fingerprint: str
-    subject: str  # product id, or "group:<key>"
     scope: str
     title: str
     description: str
@@ -61,7 +60,6 @@ class Desired:
     due_in_days: Optional[int]
     product_id: Optional[str]
     data: dict[str, Any] = field(default_factory=dict)  # stored on the link: kind, missing keys, members
-    group_key: str = ""
 
 
 @dataclass
