@@ -75,8 +75,8 @@ def product_description(finding: Finding) -> str:
 
 def product_checklist(finding: Finding, previously_missing: Iterable[str] = ()) -> list[ChecklistEntry]:
     """Missing requirements as open items; those missing before and present now stay, ticked."""
-    missing_keys = {r.key for r in finding.missing}
-    fixed = [r for r in finding.satisfied if r.key in set(previously_missing) and r.key not in missing_keys]
+    missing_keys, before = {r.key for r in finding.missing}, set(previously_missing)
+    fixed = [r for r in finding.satisfied if r.key in before and r.key not in missing_keys]
     items = [(r.key, r.label) for r in finding.missing] + [(r.key, r.label) for r in fixed]
     return checklist_for(finding.fingerprint, items, done=[r.key for r in fixed])
 
