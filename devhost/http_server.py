@@ -19,6 +19,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,6 +37,11 @@ log = logging.getLogger("devhost.http")
 MAX_URL_BYTES = 4096
 MAX_BODY_BYTES = 100 * 1024 * 1024
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection"}
+# After refusing a request whose body we did not read, the socket is drained for at most this long before
+# it is closed: closing with unread bytes makes the kernel send RST, which can destroy the answer we just
+# sent before the client has read it (the "lingering close" of RFC 9112 section 9.6).
+LINGER_SECONDS = 2.0
+LINGER_MAX_BYTES = 1024 * 1024
 # Starts a non-HTTP function by name with the admin endpoint's input; raises KeyError for an unknown
 # name and ValueError for a function that cannot be started this way.
 AdminInvoke = Callable[[str, str], None]
@@ -208,13 +214,35 @@ def _make_handler(functions: HttpFunctions) -> type[BaseHTTPRequestHandler]:
             return functions.handle(self.command, self.path, headers, body, f"http://{host}")
 
         def _send(self, reply: Reply) -> None:
+            closing = self.close_connection
             self.send_response(reply.status)
             for name, value in reply.headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(reply.body)))
+            if closing:
+                # Without this a keep-alive client reuses the connection we are about to close and its
+                # next request fails with "Server disconnected without sending a response".
+                self.send_header("Connection", "close")
             self.end_headers()
             if reply.body and self.command != "HEAD":
                 self.wfile.write(reply.body)
+            if closing:
+                self._linger()
+
+        def _linger(self) -> None:
+            """Half-close, then read and discard what the client still sends, until it closes or time is up."""
+            try:
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_WR)
+                self.connection.settimeout(LINGER_SECONDS)
+                deadline, drained = time.monotonic() + LINGER_SECONDS, 0
+                while time.monotonic() < deadline and drained < LINGER_MAX_BYTES:
+                    chunk = self.connection.recv(65536)
+                    if not chunk:
+                        break
+                    drained += len(chunk)
+            except OSError:
+                pass  # the client went away first: nothing left to protect
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -141,8 +143,30 @@ def test_exception_is_a_generic_500(http: httpx.Client, caplog: pytest.LogCaptur
 def test_bad_requests_get_json_reasons(http: httpx.Client) -> None:
     too_long = http.get("/api/hello/" + "x" * 5000)
     assert too_long.status_code == 414 and "error" in too_long.json()
+    # The host closes after a refused request and must say so, or a keep-alive client reuses the dead
+    # connection and its next request fails ("Server disconnected without sending a response").
+    assert too_long.headers["connection"] == "close"
     chunked = http.post(f"/api/submit?code={DEFAULT_FUNCTION_KEY}", content=iter([b"a", b"b"]))
     assert chunked.status_code == 411 and "Content-Length" in chunked.json()["error"]
+    assert chunked.headers["connection"] == "close"
+    assert http.get("/api/hello/again").status_code == 200  # the pool recovers on a fresh connection
+
+
+def test_a_refused_body_does_not_reset_the_answer(start_host: Callable[..., DevHost]) -> None:
+    """A refused request whose body is still arriving gets its whole answer: the host drains the socket
+    before closing it (closing with unread bytes sends RST, which can destroy the answer in flight)."""
+    address = urlsplit(start_host().url)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as conn:
+        conn.sendall(b"POST /api/submit HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in range(64):  # 1 MiB of chunks the host never reads as a body
+            conn.sendall(b"4000\r\n" + b"x" * 0x4000 + b"\r\n")
+        conn.sendall(b"0\r\n\r\n")
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 411") and b"Connection: close" in head
+    assert "Content-Length" in json.loads(body)["error"]
 
 
 # --- timers -------------------------------------------------------------------------------------------
