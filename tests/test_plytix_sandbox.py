@@ -287,9 +287,10 @@ def test_order_sorts_and_428_when_too_many_products_match() -> None:
         assert skus == sorted(skus)
 
 
-def test_a_10k_catalog_answers_each_page_in_milliseconds() -> None:
-    """Timed in-process through the app's own routing, auth and JSON encoding: over loopback HTTP the
-    figure would be dominated by sandbox/base.py's socket handling (see the report), not by the search."""
+def test_a_10k_catalog_pages_through_every_product_once() -> None:
+    """In-process through the app's own routing, auth and JSON encoding. How fast a page is belongs to
+    bench/plytix_calls.py (search wall time per catalog size), not to a timed test that a loaded CI
+    machine would fail by chance."""
     sandbox = PlytixSandbox(products=10_000, seed=7)
     with sandbox.serving() as server:
         token = get_token(server.url)
@@ -297,17 +298,14 @@ def test_a_10k_catalog_answers_each_page_in_milliseconds() -> None:
     assert route is not None
     columns = ["label", "modified", "status", "attributes.workflow_stage", "attributes.description_en",
                "attributes.description_de", "attributes.images", "attributes.brand", "attributes.weight_kg"]
-    timings, seen = [], 0
+    ids: set[str] = set()
     for page in range(1, 101):
         body = json.dumps({"attributes": columns, "pagination": {"page": page, "page_size": 100}}).encode()
         request = Request("POST", "/api/v1/products/search", {}, {"authorization": f"Bearer {token}"}, body)
-        started = time.perf_counter()
-        payload = json.dumps(route.handler(request).body)
-        timings.append(time.perf_counter() - started)
-        seen += len(json.loads(payload)["data"])
-    assert seen == 10_000
-    assert sorted(timings)[50] < 0.02, f"median page time {sorted(timings)[50]:.4f}s"
-    assert sum(timings) < 2.0, f"a full 10k scan took {sum(timings):.2f}s of server time"
+        data = json.loads(json.dumps(route.handler(request).body))["data"]
+        assert len(data) == 100
+        ids.update(product["id"] for product in data)
+    assert len(ids) == 10_000
 
 
 # ---- single products -----------------------------------------------------------------------------
