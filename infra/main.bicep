@@ -28,7 +28,7 @@ param principalId string = ''
 ])
 param principalType string = 'User'
 
-@description('owner/name of the GitHub repository whose deploy.yml may deploy (OIDC). Empty: no deployment identity is created.')
+@description('owner/name of the GitHub repository whose deploy.yml may deploy (OIDC). Empty: no deployment identity is created. main.parameters.json reads it from DEPLOY_GITHUB_REPOSITORY, a name no CI runner sets by itself (GitHub Actions sets GITHUB_REPOSITORY on every runner), so a provision run in CI creates no identity unless asked to.')
 param githubRepository string = ''
 
 @description('GitHub environment of the deploy job.')
@@ -67,6 +67,11 @@ param fullSweepSchedule string = '0 0 2 * * *'
 
 @description('NCRONTAB schedule of the incremental pass over recently modified products.')
 param incrementalSchedule string = '0 */5 * * * *'
+
+@description('Most on-demand instances per scale group (1-1000). Small by default: all instances share one Plytix rate limit (see app/function-app.bicep).')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 4
 
 @description('Cap on tasks created per scan.')
 param maxTasksPerRun int = 200
@@ -177,7 +182,7 @@ module functionApp 'app/function-app.bicep' = {
     blobEndpoint: storage.outputs.blobEndpoint
     tableEndpoint: storage.outputs.tableEndpoint
     deploymentContainerName: deploymentContainerName
-    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    applicationInsightsConnectionString: monitoring.outputs.connectionString
     keyVaultUri: keyVault.outputs.vaultUri
     secretNames: secretNames
     environmentName: environmentName
@@ -189,6 +194,7 @@ module functionApp 'app/function-app.bicep' = {
     incrementalSchedule: incrementalSchedule
     maxTasksPerRun: maxTasksPerRun
     skipBackfill: skipBackfill
+    maximumInstanceCount: maximumInstanceCount
   }
 }
 

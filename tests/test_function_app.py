@@ -148,3 +148,15 @@ def test_health_says_which_dependency_does_not_answer(host):
     body = response.json()
     assert body["status"] == "degraded"
     assert body["checks"] == {"table_storage": True, "plytix": True, "rules": True, "graph": False}
+
+
+def test_the_deployment_guide_smoke_block_works_as_written(host):
+    """docs/DEPLOYMENT.md section 7's `# smoke test` block, run by bash with curl -f against the host."""
+    from tests.test_deployment_guide import smoke_block
+
+    product = host["plytix"].sandbox.products()[0]["id"]
+    env = {"PATH": os.environ["PATH"], "URL": host["base"].removesuffix("/api"), "KEY": KEY, "PRODUCT": product}
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", smoke_block()], env=env, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert '"status": "ok"' in result.stdout and f'"product": "{product}"' in result.stdout

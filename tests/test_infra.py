@@ -7,6 +7,9 @@ when, and only when, it names a parameter, variable or resource declared in the 
 What is checked, and why:
 - every .bicep parses, and module calls and `<module>.outputs.<name>` match the files they point to
   (the compile errors a Bicep CLI would report);
+- every for-expression input and resource/module name can be calculated when the deployment starts
+  (BCP178/BCP120; tests/bicep_start_values.py), and that check finds the pattern that once broke
+  infra/app/function-app.bicep (kept in tests/fixtures/bicep/);
 - the function app sets every field of shared.settings.Settings (the list is read from the code, so a
   new setting fails this test until the template sets it), sets nothing unknown, and the values it
   sets pass the code's own validation;
@@ -34,6 +37,7 @@ from pycep import BicepParser
 from pydantic import SecretStr
 
 from shared.settings import Settings, SettingsError, load_settings
+from tests import bicep_start_values as start_values
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
@@ -343,6 +347,20 @@ def test_parameters_file_matches_main() -> None:
         assert name not in values, f"{name} is secure: set it with az keyvault secret set, not in a file"
 
 
+def test_parameters_file_reads_only_variables_someone_sets_on_purpose() -> None:
+    # azd fills ${NAME} from its environment AND the process environment. GitHub Actions sets GITHUB_*,
+    # RUNNER_* and CI on every runner (docs.github.com/actions/reference/variables-reference), so reading
+    # one of them would make `azd provision` in a workflow act on a value nobody chose.
+    names = set(re.findall(r"\$\{(\w+)", (INFRA / "main.parameters.json").read_text()))
+    implicit = {n for n in names if re.match(r"^(GITHUB_\w+|RUNNER_\w+|ACTIONS_\w+|CI)$", n)}
+    assert not implicit, f"set implicitly on CI runners: {sorted(implicit)}"
+    azd_sets = {"AZURE_ENV_NAME", "AZURE_LOCATION", "AZURE_PRINCIPAL_ID", "AZURE_PRINCIPAL_TYPE"}
+    guide = (ROOT / "docs" / "DEPLOYMENT.md").read_text()
+    undocumented = {n for n in names - azd_sets if f"`{n}`" not in guide}
+    assert not undocumented, f"docs/DEPLOYMENT.md does not say how to set {sorted(undocumented)}"
+    assert "DEPLOY_GITHUB_REPOSITORY" in names
+
+
 def test_azure_yaml_deploys_this_folder_as_a_python_function_app() -> None:
     from ruamel.yaml import YAML
 
@@ -352,6 +370,57 @@ def test_azure_yaml_deploys_this_folder_as_a_python_function_app() -> None:
     assert (ROOT / api["project"] / "host.json").is_file()
     # azd finds the target app by the tag azd-service-name=<service name>.
     assert "'azd-service-name': 'api'" in FUNCTION_APP.read_text()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Values Bicep must know when the deployment starts (BCP178, BCP120): see tests/bicep_start_values.py
+# ----------------------------------------------------------------------------------------------------
+
+OLD_APP_SETTINGS = ROOT / "tests" / "fixtures" / "bicep" / "bcp178_old_app_settings.bicep"
+
+
+def test_for_expressions_and_resource_names_are_known_when_the_deployment_starts() -> None:
+    for t in all_templates():
+        found = [str(v) for v in start_values.violations(t.tree)]
+        assert not found, f"{t.path.relative_to(ROOT)} would not compile: {found}"
+
+
+def test_the_check_finds_the_pattern_that_broke_the_app_settings() -> None:
+    # The fixture is the old function-app.bicep pattern (Azure/bicep#1917), plus a name from a module output.
+    found = {(v.where, v.chain) for v in start_values.violations(template(OLD_APP_SETTINGS).tree)}
+    assert found == {
+        ("for-expression at resources.site.properties.siteConfig.appSettings",
+         ("allSettings", "platformSettings", "applicationInsights.properties.ConnectionString")),
+        ("the name of resource site", ("siteName", "naming.outputs.token")),
+    }
+
+
+def test_the_check_accepts_what_is_known_at_the_start() -> None:
+    tree = BicepParser().parse(text="""
+param prefix string
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: '${prefix}-kv'
+}
+module mod 'x.bicep' = {
+  name: 'mod'
+}
+var roles = {
+  reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
+  uri: vault.properties.vaultUri
+}
+var names = [for i in range(0, 3): '${prefix}-${i}']
+resource grant 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for n in names: {
+  name: guid(vault.id, mod.name, roles.reader, n)
+  properties: {
+    description: '${vault.properties.vaultUri} ${mod.outputs.x}'
+  }
+}]
+""")
+    assert start_values.violations(tree) == []
+    tree["variables"]["names"]["value"]["loop_type"]["detail"]["array_name"] = _member("roles", "uri")
+    # Both the variable's own loop and the resource loop that iterates the variable now fail.
+    assert {v.chain for v in start_values.violations(tree)} == {
+        ("roles.uri", "vault.properties.vaultUri"), ("names", "roles.uri", "vault.properties.vaultUri")}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -538,7 +607,22 @@ def test_flex_consumption_plan_runs_the_tested_python() -> None:
         f"the template deploys {runtime} but the tests run on Python {tested}"
     [(_, site)] = list(t.resources_of_type("Microsoft.Web/sites"))
     scale = resolve(site["properties"]["functionAppConfig"]["scaleAndConcurrency"], t)
-    assert scale["instanceMemoryMB"] in (512, 2048, 4096) and 40 <= scale["maximumInstanceCount"] <= 1000
+    assert scale["instanceMemoryMB"] in (512, 2048, 4096)
+
+
+def test_instance_cap_is_small_by_default_and_within_what_flex_accepts() -> None:
+    # Flex accepts 1-1000 (learn.microsoft.com/azure/azure-functions/event-driven-scaling#limit-scale-out).
+    # Every instance shares one Plytix rate limit, so a large cap only adds instances waiting for it.
+    main, app = template(INFRA / "main.bicep"), template(FUNCTION_APP)
+    [(_, site)] = list(app.resources_of_type("Microsoft.Web/sites"))
+    scale = resolve(site["properties"]["functionAppConfig"]["scaleAndConcurrency"], app)
+    assert 1 <= scale["maximumInstanceCount"] <= 4
+    for t in (main, app):
+        assert (t.decorator("maximumInstanceCount", "min_value"), t.decorator("maximumInstanceCount", "max_value")) \
+            == (1, 1000), t.path.name
+    assert main.params["maximumInstanceCount"]["default"] == scale["maximumInstanceCount"]
+    parameters = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert parameters["maximumInstanceCount"]["value"] == f"${{MAXIMUM_INSTANCE_COUNT={scale['maximumInstanceCount']}}}"
 
 
 def test_storage_is_identity_only_https_only_and_tls12() -> None:

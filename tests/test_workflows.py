@@ -96,8 +96,54 @@ def test_workflow_parses(path: Path) -> None:
 
 def test_ci_runs_make_test_on_push_and_pull_request() -> None:
     workflow = load(CI)
-    assert {"push", "pull_request"} <= set(workflow["on"])
+    assert {"push", "pull_request", "workflow_call"} <= set(workflow["on"])
     assert any(re.search(r"^\s*make test\s*$", script, re.MULTILINE) for script in run_scripts(workflow))
+
+
+def _push_runs(workflow: dict[str, Any], branch: str) -> bool:
+    """Does a push to `branch` start this workflow (GitHub's branches / branches-ignore filters)?"""
+    if "push" not in workflow["on"]:
+        return False
+    push = workflow["on"]["push"] or {}
+    if "branches" in push:
+        return any(fnmatch.fnmatchcase(branch, pattern) for pattern in push["branches"])
+    return not any(fnmatch.fnmatchcase(branch, pattern) for pattern in push.get("branches-ignore") or [])
+
+
+def _test_runs(workflow: dict[str, Any]) -> int:
+    """How many times the workflow runs `make test`: itself, or through jobs that call ci.yml."""
+    direct = sum(bool(re.search(r"^\s*make test\s*$", s, re.MULTILINE)) for s in run_scripts(workflow))
+    called = sum(job.get("uses") == "./.github/workflows/ci.yml" for job in workflow["jobs"].values())
+    return direct + (called * _test_runs(load(CI)) if called else 0)
+
+
+@pytest.mark.parametrize("branch", ["main", "feature/queue-scans"])
+def test_a_push_runs_the_tests_exactly_once(branch: str) -> None:
+    runs = sum(_test_runs(load(path)) for path in (CI, DEPLOY) if _push_runs(load(path), branch))
+    assert runs == 1, f"a push to {branch} runs make test {runs} times"
+
+
+def test_ci_compiles_the_bicep_templates_with_the_real_compiler() -> None:
+    # tests/test_infra.py checks the templates offline; `az bicep build` is the compiler itself (the
+    # GitHub runner has the Azure CLI). Building main.bicep builds every module it references.
+    scripts = "\n".join(run_scripts(load(CI)))
+    assert re.search(r"^\s*az bicep build --file infra/main\.bicep\b", scripts, re.MULTILINE)
+    assert re.search(r"^\s*az bicep install\s*$", scripts, re.MULTILINE)
+
+
+# Current majors, as Azure/functions-action's Flex Consumption Python OIDC workflow uses them
+# (.github/workflows/test-workflow-python310-flexcon.yaml, Aug 2026) and actions/setup-node's README (v7).
+ACTION_MAJORS = {"actions/checkout": "v7", "actions/setup-python": "v7", "actions/setup-node": "v7",
+                 "azure/login": "v3", "azure/functions-action": "v1"}
+
+
+@ALL
+def test_actions_are_on_their_current_major(path: Path) -> None:
+    for step in steps(load(path)):
+        if "uses" in step and not step["uses"].startswith("./"):
+            action, _, ref = step["uses"].partition("@")
+            assert action.lower() in ACTION_MAJORS, f"{path.name}: {action} has no known current major"
+            assert ref == ACTION_MAJORS[action.lower()], f"{path.name}: {action}@{ref}"
 
 
 @ALL

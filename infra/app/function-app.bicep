@@ -41,8 +41,8 @@ param tableEndpoint string
 @description('Blob container that holds the deployment package.')
 param deploymentContainerName string
 
-@description('Application Insights component name.')
-param applicationInsightsName string
+@description('Connection string of the Application Insights component (core/monitoring.bicep output). A parameter, not a read of the component\'s properties here: the app settings below are a for-expression, whose input Bicep must know when the deployment starts (BCP178).')
+param applicationInsightsConnectionString string
 
 @description('Key Vault URI (ends with a slash).')
 param keyVaultUri string
@@ -53,10 +53,14 @@ param secretNames object
 @description('Python version of the Flex runtime: the version the code is tested on (ci.yml, deploy.yml).')
 param pythonVersion string = '3.11'
 
-@description('Upper bound of instances. All instances share ONE Plytix rate limit, so more instances do not mean more throughput; 40 is the smallest value Flex accepts.')
-@minValue(40)
+// Flex accepts 1 to 1000 ("the lowest maximum instance count value is 1, and the highest supported
+// maximum instance count value is 1000", learn.microsoft.com/azure/azure-functions/event-driven-scaling
+// #limit-scale-out; older preview docs said 40). The cap applies per scale group (all HTTP functions
+// together, each other function on its own), not to the app as a whole.
+@description('Upper bound of on-demand instances per scale group. Small on purpose: every instance shares ONE Plytix rate limit (20 requests per 10 s on the free plan), so more instances bring no throughput, only more 429s and more billed instances waiting for their turn; the scan queue and the timers are paced by Plytix, not by CPU. 4 leaves room for concurrent HTTP callers.')
+@minValue(1)
 @maxValue(1000)
-param maximumInstanceCount int = 40
+param maximumInstanceCount int = 4
 
 @description('Memory per instance (MB).')
 @allowed([
@@ -125,10 +129,6 @@ param reopenPolicy string = 'reopen'
 
 param deletedTaskCooldownDays int = 7
 
-resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
-  name: applicationInsightsName
-}
-
 // Key Vault reference syntax: learn.microsoft.com/azure/app-service/app-service-key-vault-references.
 // No version in the URI: the platform picks up a rotated secret within 24 hours (or at the next
 // configuration change).
@@ -144,7 +144,7 @@ var platformSettings = {
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identityClientId
   // Application Insights with local auth off: the SDK authenticates with the identity.
-  APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
+  APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
   // azure-identity's DefaultAzureCredential reads AZURE_CLIENT_ID to pick the user-assigned identity
   // (azure/identity/_credentials/default.py); the app's table and queue clients use it.

@@ -49,6 +49,12 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' = {
 }
 
 output applicationInsightsName string = applicationInsights.name
+// Where the function app sends telemetry (APPLICATIONINSIGHTS_CONNECTION_STRING). Passed to
+// ../app/function-app.bicep as a module parameter: a module parameter is known when that module's
+// deployment starts, so its app-settings for-expression may use it, whereas reading the component's
+// `properties` there is BCP178 (Azure/bicep#1917). Not a secret: with local auth off, sending telemetry
+// also needs an Entra token of an identity holding Monitoring Metrics Publisher.
+output connectionString string = applicationInsights.properties.ConnectionString
 output logAnalyticsName string = workspace.name
 // The workspace GUID that `az monitor log-analytics query --workspace` expects.
 output logAnalyticsWorkspaceId string = workspace.properties.customerId
