@@ -40,10 +40,23 @@ def health() -> Reply:
         checks["rules"] = False
         checks["graph"] = False
         checks["rules_error"] = str(exc)
+    poison = _poison_report(settings)
+    checks["poison_queues"] = poison.healthy
     healthy = all(v is True for k, v in checks.items() if k != "rules_error")
     return (200 if healthy else 503), {"status": "ok" if healthy else "degraded", "version": __version__,
                                        "environment": settings.ENVIRONMENT_NAME, "checks": checks,
-                                       "counters": COUNTERS.snapshot()}
+                                       "poison_messages": poison.counts, "counters": COUNTERS.snapshot()}
+
+
+def _poison_report(settings: Any) -> Any:
+    """Messages in the watched poison queues (shared.queues.WATCHED_QUEUES): work that failed every try."""
+    from shared.queues import PoisonReport, poison_queue_names
+    from shared.runtime import queues
+
+    try:
+        return queues(settings).poison_report()
+    except ValueError:  # no queue endpoint configured: cannot tell, so not healthy
+        return PoisonReport({name: None for name in poison_queue_names(settings.QUEUE_PREFIX)})
 
 
 def _answers(ping: Callable[[], Any]) -> bool:

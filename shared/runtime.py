@@ -13,6 +13,7 @@ from typing import Optional
 
 from shared.planner import PlannerClient
 from shared.plytix import PlytixClient
+from shared.queues import AppQueues
 from shared.rules import RulesFile, build_rules, load_rules
 from shared.scan import ScanDeps
 from shared.settings import Settings, get_settings
@@ -21,6 +22,7 @@ from shared.store import TableStores
 _lock = threading.Lock()
 _clients: Optional[tuple[PlytixClient, PlannerClient, TableStores]] = None
 _rules: Optional[tuple[float, RulesFile]] = None
+_queues: Optional[AppQueues] = None
 
 
 def rules_path(settings: Settings) -> Path:
@@ -49,6 +51,15 @@ def clients(settings: Settings) -> tuple[PlytixClient, PlannerClient, TableStore
             stores.ensure_tables()
             _clients = (PlytixClient.from_settings(settings), PlannerClient.from_settings(settings), stores)
         return _clients
+
+
+def queues(settings: Settings) -> AppQueues:
+    """The app's queue client for this process (ValueError when no queue endpoint is configured)."""
+    global _queues
+    with _lock:
+        if _queues is None:
+            _queues = AppQueues.from_settings(settings)
+        return _queues
 
 
 def scan_deps(settings: Optional[Settings] = None) -> ScanDeps:

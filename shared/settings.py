@@ -21,6 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 # Table names: 3-63 alphanumeric characters, starting with a letter; the prefix leaves room for the
 # longest suffix we append ("taskindex").
 _TABLE_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,40}$")
+# Queue names: 3-63 lower-case letters, digits and single hyphens; the prefix leaves room for the longest
+# "-<name>-poison" we append (Microsoft Learn, "Naming queues and metadata").
+_QUEUE_PREFIX = re.compile(r"^[a-z0-9][a-z0-9]{0,39}$")
 
 
 class GraphAuthMode(str, Enum):
@@ -80,7 +83,12 @@ class Settings(BaseModel):
                           "STORAGE_TABLE_ENDPOINT.")
     STORAGE_TABLE_ENDPOINT: Optional[str] = Field(
         None, description="https://<account>.table.core.windows.net, used with the managed identity.")
+    STORAGE_QUEUE_ENDPOINT: Optional[str] = Field(
+        None, description="https://<account>.queue.core.windows.net, used with the managed identity when "
+                          "STORAGE_CONNECTION_STRING is not set (health reads the poison queues through it).")
     TABLE_PREFIX: str = Field("pp", description="Prefix of every table name, so environments can share an account.")
+    QUEUE_PREFIX: str = Field("pp", description="Prefix of every queue name (<prefix>-scans, ...); the queue "
+                                                "bindings read it as %QUEUE_PREFIX%.")
 
     # --- Schedules (NCRONTAB, 6 fields; the timer bindings read them as %SETTING%) ---
     FULL_SWEEP_SCHEDULE: str = Field("0 0 2 * * *", description="Full catalog sweep.")
@@ -113,6 +121,13 @@ class Settings(BaseModel):
     def _table_prefix(cls, value: str) -> str:
         if not _TABLE_PREFIX.match(value):
             raise ValueError("must be a letter followed by up to 40 letters or digits")
+        return value
+
+    @field_validator("QUEUE_PREFIX")
+    @classmethod
+    def _queue_prefix(cls, value: str) -> str:
+        if not _QUEUE_PREFIX.match(value):
+            raise ValueError("must be a lower-case letter or digit followed by up to 39 lower-case letters or digits")
         return value
 
     @field_validator("PLYTIX_PRODUCT_URL_TEMPLATE")

@@ -63,14 +63,14 @@ def host(plytix_sandbox: Any, graph_sandbox: Any, azurite: str, table_prefix: st
         "PLYTIX_BASE_URL": plytix_sandbox.url, "PLYTIX_AUTH_URL": plytix_sandbox.url,
         "PLYTIX_RATE_PER_10S": "1000", "GRAPH_BASE_URL": f"{graph_sandbox.url}/v1.0",
         "GRAPH_AUTH_MODE": "development", "STORAGE_CONNECTION_STRING": azurite, "AzureWebJobsStorage": azurite,
-        "TABLE_PREFIX": table_prefix, "DEVHOST_FUNCTION_KEY": KEY,
+        "TABLE_PREFIX": table_prefix, "QUEUE_PREFIX": table_prefix, "DEVHOST_FUNCTION_KEY": KEY,
     })
     proc = subprocess.Popen([sys.executable, "-m", "devhost", "--port", str(port), "--no-timers"], cwd=ROOT,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/api"
     try:
         _wait_until_serving(base, proc)
-        yield {"base": base, "graph": graph_sandbox, "plytix": plytix_sandbox}
+        yield {"base": base, "graph": graph_sandbox, "plytix": plytix_sandbox, "queue_prefix": table_prefix}
     finally:
         proc.terminate()
         output = proc.communicate(timeout=20)[0].decode(errors="replace")
@@ -95,7 +95,9 @@ def test_health_reports_version_and_every_dependency_without_secrets(host):
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "ok"
-    assert body["checks"] == {"table_storage": True, "plytix": True, "rules": True, "graph": True}
+    assert body["checks"] == {"table_storage": True, "plytix": True, "rules": True, "graph": True,
+                              "poison_queues": True}
+    assert body["poison_messages"] == {f"{host['queue_prefix']}-scans-poison": 0}
     assert body["version"]
     assert "sandbox-api-password" not in response.text and "AccountKey" not in response.text
 
@@ -147,7 +149,8 @@ def test_health_says_which_dependency_does_not_answer(host):
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "degraded"
-    assert body["checks"] == {"table_storage": True, "plytix": True, "rules": True, "graph": False}
+    assert body["checks"] == {"table_storage": True, "plytix": True, "rules": True, "graph": False,
+                              "poison_queues": True}
 
 
 def test_the_deployment_guide_smoke_block_works_as_written(host):

@@ -580,6 +580,52 @@ def test_the_app_identity_gets_exactly_the_roles_it_needs_on_the_right_resources
     assert granted == APP_ROLES
 
 
+def _identity_readers() -> dict[str, str]:
+    """Everything the app (host or code) reaches with its identity -> the role that lets it."""
+    settings = app_settings()
+    readers = {}
+    if "AzureWebJobsStorage__accountName" in settings:
+        readers["host storage: function keys, timer leases (AzureWebJobsStorage__accountName)"] = \
+            "Storage Blob Data Owner"
+    if "STORAGE_TABLE_ENDPOINT" in settings:
+        readers["the app's tables (STORAGE_TABLE_ENDPOINT)"] = "Storage Table Data Contributor"
+    if "STORAGE_QUEUE_ENDPOINT" in settings:
+        readers["the app's queues: poison-queue health (STORAGE_QUEUE_ENDPOINT)"] = "Storage Queue Data Contributor"
+    for name, binding in _queue_bindings():
+        readers[f"queue binding of {name} ({binding})"] = "Storage Queue Data Contributor"
+    texts = (text for values in settings.values() for value in values for text in leaves(value, template(FUNCTION_APP)))
+    if any(KEY_VAULT_REFERENCE.match(text) for text in texts):
+        readers["Key Vault references in the app settings"] = "Key Vault Secrets User"
+    if "APPLICATIONINSIGHTS_AUTHENTICATION_STRING" in settings:
+        readers["telemetry with local auth off (APPLICATIONINSIGHTS_AUTHENTICATION_STRING)"] = \
+            "Monitoring Metrics Publisher"
+    return readers
+
+
+def _queue_bindings() -> list[tuple[str, str]]:
+    """(function, queue) of every queue trigger and queue output function_app declares on AzureWebJobsStorage,
+    the host connection that uses the identity."""
+    import function_app
+    from devhost.index import QUEUE_TRIGGER, index_app
+
+    found = []
+    for f in index_app(function_app.app, deployed_settings()):  # the host resolves %SETTING% from these
+        if f.trigger_type == QUEUE_TRIGGER and f.connection == "AzureWebJobsStorage":
+            found.append((f.name, f.queue_name or ""))
+        found += [(f.name, out.queue_name) for out in f.queue_outputs if out.connection == "AzureWebJobsStorage"]
+    return found
+
+
+def test_every_granted_role_has_a_reader_and_every_reader_its_role() -> None:
+    granted = {BUILT_IN_ROLES[role_id] for t, symbol, role_id, _ in _role_assignments()
+               if t.path.name == "rbac.bicep" and t.body(symbol)["properties"]["principalId"] == "appPrincipalId"}
+    readers = _identity_readers()
+    unused = granted - set(readers.values())
+    assert not unused, f"roles granted that nothing uses: {sorted(unused)}"
+    missing = {reader: role for reader, role in readers.items() if role not in granted}
+    assert not missing, f"used without the role: {missing}"
+
+
 def test_the_app_runs_as_its_user_assigned_identity_everywhere() -> None:
     t = template(FUNCTION_APP)
     [(_, site)] = list(t.resources_of_type("Microsoft.Web/sites"))

@@ -38,6 +38,9 @@ param blobEndpoint string
 @description('Table endpoint of that account, without trailing slash.')
 param tableEndpoint string
 
+@description('Queue endpoint of that account, without trailing slash.')
+param queueEndpoint string
+
 @description('Blob container that holds the deployment package.')
 param deploymentContainerName string
 
@@ -107,6 +110,11 @@ param graphTimeoutSeconds int = 30
 @description('TABLE_PREFIX: prefix of every table name.')
 param tablePrefix string = 'pp'
 
+@description('QUEUE_PREFIX: prefix of every queue name; the queue bindings read it as %QUEUE_PREFIX%.')
+@minLength(1)
+@maxLength(40)
+param queuePrefix string = 'pp'
+
 @description('FULL_SWEEP_SCHEDULE: 6-field NCRONTAB, in UTC.')
 param fullSweepSchedule string = '0 0 2 * * *'
 
@@ -169,7 +177,9 @@ var appSettings = {
   GRAPH_CLIENT_ID: usesClientSecret ? graphAppClientId : identityClientId
   GRAPH_TIMEOUT_SECONDS: string(graphTimeoutSeconds)
   STORAGE_TABLE_ENDPOINT: tableEndpoint
+  STORAGE_QUEUE_ENDPOINT: queueEndpoint
   TABLE_PREFIX: tablePrefix
+  QUEUE_PREFIX: queuePrefix
   FULL_SWEEP_SCHEDULE: fullSweepSchedule
   INCREMENTAL_SCHEDULE: incrementalSchedule
   INCREMENTAL_OVERLAP_SECONDS: string(incrementalOverlapSeconds)

@@ -88,6 +88,7 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
 output name string = storage.name
 output id string = storage.id
 // Data endpoints without a trailing slash, the form shared/settings.py documents for
-// STORAGE_TABLE_ENDPOINT.
+// STORAGE_TABLE_ENDPOINT / STORAGE_QUEUE_ENDPOINT.
 output blobEndpoint string = 'https://${storage.name}.blob.${environment().suffixes.storage}'
 output tableEndpoint string = 'https://${storage.name}.table.${environment().suffixes.storage}'
+output queueEndpoint string = 'https://${storage.name}.queue.${environment().suffixes.storage}'
