@@ -16,7 +16,8 @@ from enum import Enum
 from functools import lru_cache
 from typing import Mapping, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 # Table names: 3-63 alphanumeric characters, starting with a letter; the prefix leaves room for the
 # longest suffix we append ("taskindex").
@@ -24,6 +25,10 @@ _TABLE_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,40}$")
 # Queue names: 3-63 lower-case letters, digits and single hyphens; the prefix leaves room for the longest
 # "-<name>-poison" we append (Microsoft Learn, "Naming queues and metadata").
 _QUEUE_PREFIX = re.compile(r"^[a-z0-9][a-z0-9]{0,39}$")
+_NAME_PREFIXES = {
+    "TABLE_PREFIX": (_TABLE_PREFIX, "a letter followed by up to 40 letters or digits"),
+    "QUEUE_PREFIX": (_QUEUE_PREFIX, "a lower-case letter or digit followed by up to 39 lower-case letters or digits"),
+}
 
 
 class GraphAuthMode(str, Enum):
@@ -116,18 +121,12 @@ class Settings(BaseModel):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
-    @field_validator("TABLE_PREFIX")
+    @field_validator("TABLE_PREFIX", "QUEUE_PREFIX")
     @classmethod
-    def _table_prefix(cls, value: str) -> str:
-        if not _TABLE_PREFIX.match(value):
-            raise ValueError("must be a letter followed by up to 40 letters or digits")
-        return value
-
-    @field_validator("QUEUE_PREFIX")
-    @classmethod
-    def _queue_prefix(cls, value: str) -> str:
-        if not _QUEUE_PREFIX.match(value):
-            raise ValueError("must be a lower-case letter or digit followed by up to 39 lower-case letters or digits")
+    def _name_prefix(cls, value: str, info: ValidationInfo) -> str:
+        pattern, rule = _NAME_PREFIXES[info.field_name or ""]
+        if not pattern.match(value):
+            raise ValueError(f"must be {rule}")
         return value
 
     @field_validator("PLYTIX_PRODUCT_URL_TEMPLATE")
