@@ -252,17 +252,21 @@ def _reconcile(deps: ScanDeps, rules: list[Rule], links_by_rule: dict[str, dict[
                            product_url=lambda pid: settings.PLYTIX_PRODUCT_URL_TEMPLATE.format(product_id=pid),
                            checkpoint=checkpoint or (lambda step: None), plan_tasks=tasks)
     executor = Executor(ctx)
-    for action in report.planned:
-        if action.kind not in WRITING_KINDS:
-            report.skipped[action.kind.value] += 1
-            report.retry_products.update(_products_of(action))
-            continue
-        outcome = executor.run(action)
-        (report.done if outcome.done else report.skipped)[action.kind.value] += 1
-        if outcome.retry:
-            report.retry_products.update(_products_of(action))
-        if not outcome.done and outcome.note:
-            report.errors.append(f"{action.kind.value} {action.fingerprint[:12]}: {outcome.note}")
+    try:
+        for action in report.planned:
+            if action.kind not in WRITING_KINDS:
+                report.skipped[action.kind.value] += 1
+                report.retry_products.update(_products_of(action))
+                continue
+            outcome = executor.run(action)
+            (report.done if outcome.done else report.skipped)[action.kind.value] += 1
+            if outcome.retry:
+                report.retry_products.update(_products_of(action))
+            if not outcome.done and outcome.note:
+                report.errors.append(f"{action.kind.value} {action.fingerprint[:12]}: {outcome.note}")
+    finally:
+        assert ctx.journal is not None
+        ctx.journal.flush()
     for rule_id in first_runs:
         _mark_seen(deps, rule_id, report.run_id)
 

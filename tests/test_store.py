@@ -17,7 +17,7 @@ import pytest
 
 from shared.settings import load_settings
 from shared.store import (AlreadyClaimed, AuditEntry, AuditStore, ConcurrentUpdate, Cursor, EntityTooLarge,
-                          InvalidKey, InvalidValue, Link, LinkState, Snapshot, TableStores, escape_key,
+                          InvalidKey, InvalidValue, Link, LinkState, Snapshot, TableStores, TaskRef, escape_key,
                           snapshot_partition, unescape_key, validate_key)
 from shared.store.batching import MAX_BATCH_OPERATIONS, transactions_by_partition
 from shared.store.entity import MAX_CUSTOM_PROPERTIES, build_entity
@@ -210,10 +210,12 @@ def test_link_data_must_be_json(stores: TableStores) -> None:
 # --- task index -------------------------------------------------------------------------------------------
 
 def test_task_index_with_and_without_plan_id(stores: TableStores) -> None:
-    stores.task_index.put("task-1", "plan-A", "rule/x", "fp-1")
-    stores.task_index.put("task-1", "plan-A", "rule/x", "fp-1")  # idempotent upsert
-    stores.task_index.put("task-2", "plan-A", "rule/y", "fp-2")
-    stores.task_index.put("task-3", "plan-B", "rule/x", "fp-3")
+    stores.task_index.put_many([TaskRef("task-1", "plan-A", "rule/x", "fp-1")])
+    before = stores.stats.count()
+    stores.task_index.put_many([TaskRef("task-1", "plan-A", "rule/x", "fp-1"),  # idempotent upsert
+                                TaskRef("task-2", "plan-A", "rule/y", "fp-2"),
+                                TaskRef("task-3", "plan-B", "rule/x", "fp-3")])
+    assert stores.stats.count() - before == 2  # one transaction per plan
     assert {ref.task_id for ref in stores.task_index.list_plan("plan-A")} == {"task-1", "task-2"}
     by_plan = stores.task_index.get("task-3", "plan-B")
     assert by_plan is not None and (by_plan.rule_id, by_plan.fingerprint) == ("rule/x", "fp-3")

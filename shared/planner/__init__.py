@@ -5,6 +5,7 @@ from shared.planner.errors import (
     PlannerError,
     PlannerLimitError,
     PlannerNotFound,
+    PlannerStale,
     PlannerThrottled,
     PlannerUncertainWrite,
 )
@@ -12,5 +13,5 @@ from shared.planner.models import ChecklistItem, PlannerTask, Reference, TaskDet
 from shared.planner.stats import PlannerStats
 
 __all__ = ["ChecklistItem", "PlannerClient", "PlannerError", "PlannerLimitError", "PlannerNotFound",
-           "PlannerStats", "PlannerTask", "PlannerThrottled", "PlannerUncertainWrite", "Reference",
+           "PlannerStale", "PlannerStats", "PlannerTask", "PlannerThrottled", "PlannerUncertainWrite", "Reference",
            "TaskDetails", "TaskSpec"]

@@ -63,6 +63,7 @@ from shared.planner.errors import (
     PlannerError,
     PlannerLimitError,
     PlannerNotFound,
+    PlannerStale,
     PlannerThrottled,
     PlannerUncertainWrite,
 )
@@ -355,12 +356,13 @@ class PlannerClient:
                     raise
             current_etag = (await self._get_task(task_id)).etag
 
-    def close_task(self, task_id: str) -> PlannerTask:
-        """Mark complete (percentComplete 100; Planner then sets completedDateTime and completedBy)."""
-        return self.update_task(task_id, {"percentComplete": 100})
+    def close_task(self, task_id: str, etag: Optional[str] = None) -> PlannerTask:
+        """Mark complete (percentComplete 100; Planner then sets completedDateTime and completedBy).
+        With the etag from a listing this is one PATCH; a stale one costs a re-read (see update_task)."""
+        return self.update_task(task_id, {"percentComplete": 100}, etag)
 
-    def reopen_task(self, task_id: str) -> PlannerTask:
-        return self.update_task(task_id, {"percentComplete": 0})
+    def reopen_task(self, task_id: str, etag: Optional[str] = None) -> PlannerTask:
+        return self.update_task(task_id, {"percentComplete": 0}, etag)
 
     def delete_task(self, task_id: str, etag: Optional[str] = None) -> None:
         """Delete with If-Match. A task that is already gone counts as deleted."""
@@ -412,22 +414,29 @@ class PlannerClient:
 
     def update_details(self, task_id: str, *, description: DetailsChange[Optional[str]] = None,
                        checklist: DetailsChange[Optional[Mapping[str, Optional[ChecklistItem]]]] = None,
-                       references: Optional[Mapping[str, Optional[Reference]]] = None) -> TaskDetails:
+                       references: Optional[Mapping[str, Optional[Reference]]] = None,
+                       known: Optional[TaskDetails] = None) -> TaskDetails:
         """Change the description and/or add, change (by key / URL) or remove (None) checklist items and
         references. The limits are checked against the merged result before sending.
 
         `description` and `checklist` may be functions of the current details: they are then computed
         from the version being replaced, on every attempt, so appending a note after a 412 keeps what a
-        person wrote meanwhile. A plain value is re-sent as it is (text we own outright)."""
+        person wrote meanwhile. A plain value is re-sent as it is (text we own outright).
+
+        `known`: the details as the caller last wrote them, with the etag Graph gave back. The PATCH is
+        then sent at once with that etag (one call instead of GET + PATCH); if someone wrote the details
+        since, Graph answers 412 and PlannerStale is raised with nothing changed, so the caller can check
+        its own records before calling again without `known` (which re-reads and keeps their edit)."""
         return self._run(self._update_details(task_id, description=description, checklist=checklist,
-                                              references=references))
+                                              references=references, known=known))
 
     async def _update_details(self, task_id: str, *, description: DetailsChange[Optional[str]],
                               checklist: DetailsChange[Optional[Mapping[str, Optional[ChecklistItem]]]],
-                              references: Optional[Mapping[str, Optional[Reference]]]) -> TaskDetails:
+                              references: Optional[Mapping[str, Optional[Reference]]],
+                              known: Optional[TaskDetails] = None) -> TaskDetails:
         conflicts = 0
         while True:
-            current = await self._get_details(task_id)
+            current = known or await self._get_details(task_id)
             new_description = description(current) if callable(description) else description
             new_checklist = checklist(current) if callable(checklist) else checklist
             _check_keyed(new_checklist, references)
@@ -442,6 +451,9 @@ class PlannerClient:
                     _config(if_match=current.etag, representation=True)), CallKind.IDEMPOTENT_WRITE)
                 return details_from_json(task_id, updated) if updated else await self._get_details(task_id)
             except PlannerError as exc:
+                if known is not None and exc.status in (409, 412):
+                    raise PlannerStale(exc.status, exc.code, f"details of task {task_id} changed since our "
+                                       f"last write: {exc.message}") from exc
                 conflicts += 1
                 if exc.status not in (409, 412) or conflicts > CONFLICT_RETRIES:
                     raise

@@ -32,6 +32,11 @@ class PlannerLimitError(PlannerError):
     with a Maximum* code (planner-overview.md, "Common Planner error conditions")."""
 
 
+class PlannerStale(PlannerError):
+    """A write sent with the etag the caller last stored met a newer version (412, or 409): someone wrote
+    the resource since. Nothing was changed; the caller decides whether to re-read and re-apply."""
+
+
 class PlannerThrottled(PlannerError):
     """Graph asked us to slow down (429, or 503 Service Unavailable) and did not act on the request.
 

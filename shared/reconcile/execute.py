@@ -18,11 +18,12 @@ from datetime import datetime, timedelta
 from typing import Callable, Mapping, Optional
 
 from shared.observability import COUNTERS, Count, get_logger, log_event
-from shared.planner import (ChecklistItem, PlannerClient, PlannerError, PlannerNotFound, PlannerTask,
-                            PlannerUncertainWrite, Reference, TaskSpec)
+from shared.planner import (ChecklistItem, PlannerClient, PlannerError, PlannerNotFound, PlannerStale,
+                            PlannerTask, PlannerUncertainWrite, Reference, TaskDetails, TaskSpec)
+from shared.planner.client import DetailsChange
 from shared.reconcile.content import ChecklistEntry
 from shared.reconcile.plan import Action, Desired, Kind, description_hash
-from shared.store import AlreadyClaimed, AuditEntry, ConcurrentUpdate, TableStores
+from shared.store import AlreadyClaimed, AuditEntry, ConcurrentUpdate, PassJournal, TableStores, TaskRef
 from shared.store.links import Link, LinkState
 
 log = get_logger(__name__)
@@ -61,6 +62,12 @@ class ExecutionContext:
     # The pass's listing of its plans (task id -> task), taken before any link was read. A claim is stale
     # only after the claim timeout, so a task its crashed creator made is older than this listing.
     plan_tasks: Mapping[str, PlannerTask] = field(default_factory=dict)
+    # Audit entries and task index rows, written in batches; whoever builds the context flushes it.
+    journal: Optional[PassJournal] = None
+
+    def __post_init__(self) -> None:
+        if self.journal is None:
+            self.journal = self.stores.journal()
 
 
 class Executor:
@@ -155,7 +162,8 @@ class Executor:
         task, details = self.ctx.planner.create_task(spec)
         self.ctx.checkpoint("created")
         link = replace(link, data={**desired.data, "checklist": _checklist_json(desired.checklist),
-                                   "description_hash": description_hash(desired.description)})
+                                   "description_hash": description_hash(desired.description),
+                                   "description": details.description})
         try:
             self._commit(link, task, details.etag)
         except ConcurrentUpdate:
@@ -173,8 +181,13 @@ class Executor:
         committed = self.ctx.stores.links.save(replace(
             link, state=LinkState.open, task_id=task.id, plan_id=task.plan_id, bucket_id=task.bucket_id,
             task_etag=task.etag, details_etag=details_etag, updated_at=now))
-        self.ctx.stores.task_index.put(task.id, task.plan_id, link.rule_id, link.fingerprint)
+        self._journal.index(TaskRef(task.id, task.plan_id, link.rule_id, link.fingerprint))
         return committed
+
+    @property
+    def _journal(self) -> PassJournal:
+        assert self.ctx.journal is not None  # set by ExecutionContext.__post_init__
+        return self.ctx.journal
 
     def _find_orphan(self, stale: Link) -> Optional[PlannerTask]:
         """A task with the claim's title, created after the claim, that is ours (marker or no details).
@@ -217,15 +230,19 @@ class Executor:
 
     def _unchanged(self, link: Link) -> Link:
         """The link as planned, or ConcurrentUpdate if another pass has written it since we read it.
-        Checked just before writing to Planner, so two passes that disagree (the data changed between
-        their reads) do not both write the task; the loser's work is redone by the next pass."""
+
+        Checked when Graph says the details changed since our last write (412 on the stored etag), before
+        re-reading and re-applying: a person's edit is kept and our change re-applied, but when another
+        pass wrote (the data changed between the two passes' reads), the loser stops and the next pass
+        redoes its work. Two passes that disagree therefore never both write the task, and the usual
+        case (nobody else wrote) costs no storage read at all."""
         current = self.ctx.stores.links.get(link.rule_id, link.fingerprint)
         if current is None or current.etag != link.etag:
             raise ConcurrentUpdate(f"link {link.fingerprint} changed since this pass read it")
         return current
 
     def _update(self, action: Action) -> Outcome:
-        link, desired = self._unchanged(_need_link(action)), _need(action)
+        link, desired = _need_link(action), _need(action)
         self._write_content(link, desired)
         return Outcome(action, True, action.reason, link.task_id)
 
@@ -243,14 +260,31 @@ class Executor:
         changed = link.data.get("description_hash") != new_hash
         description = desired.description + note if changed or note else None
         references = {ref.url: ref for ref in self._references(desired)} if with_reference else None
-        details = self.ctx.planner.update_details(link.task_id or "", description=description,
-                                                  checklist=changes or None, references=references or None)
-        data = {**desired.data, "checklist": wanted, "description_hash": new_hash}
+        details = self._patch_details(link, description=description, checklist=changes or None,
+                                      references=references or None)
+        data = {**desired.data, "checklist": wanted, "description_hash": new_hash,
+                "description": details.description}
         return self.ctx.stores.links.save(replace(link, data=data, details_etag=details.etag,
                                                   title=desired.title, updated_at=self.ctx.now()))
 
+    def _patch_details(self, link: Link, *, description: DetailsChange[Optional[str]] = None,
+                       checklist: DetailsChange[Optional[Mapping[str, Optional[ChecklistItem]]]] = None,
+                       references: Optional[Mapping[str, Reference]] = None) -> TaskDetails:
+        """One PATCH with the details etag stored at our last write. On 412 (someone wrote since) check
+        that no other pass did (see _unchanged), then re-read and re-apply, keeping a person's edit."""
+        task_id = link.task_id or ""
+        known = _written_details(link)
+        if known is not None:
+            try:
+                return self.ctx.planner.update_details(task_id, description=description, checklist=checklist,
+                                                       references=references, known=known)
+            except PlannerStale:
+                self._unchanged(link)
+        return self.ctx.planner.update_details(task_id, description=description, checklist=checklist,
+                                               references=references)
+
     def _close(self, action: Action) -> Outcome:
-        link = self._unchanged(_need_link(action))
+        link = _need_link(action)
         task = action.task or self.ctx.planner.get_task(link.task_id or "")
         if task is None:
             return self._mark_deleted(action)
@@ -258,20 +292,25 @@ class Executor:
         return Outcome(action, True, action.reason, task.id)
 
     def _close_task(self, link: Link, task: PlannerTask, why: str) -> None:
+        """Complete the task (with the listing's etag), then tick and note its details (with the etag of our
+        last write): two calls. The task goes first because writing details changes the counts a task
+        carries (checklistItemCount, activeChecklistItemCount: plannertask.md), and with them, in the
+        sandbox at least, the task's etag, while completing a task leaves its details as they are."""
         note = f"\n\nClosed automatically on {self.ctx.now():%Y-%m-%d %H:%M} UTC: {why}."
+        closed = self.ctx.planner.close_task(task.id, task.etag)
         # Functions of the current details: a person's edit that races the close is kept, not overwritten.
-        self.ctx.planner.update_details(
-            task.id, description=lambda current: (current.description or "") + note,
+        details = self._patch_details(
+            link, description=lambda current: (current.description or "") + note,
             checklist=lambda current: {key: ChecklistItem(key, item.title, True)
                                        for key, item in current.checklist.items() if not item.is_checked})
-        closed = self.ctx.planner.close_task(task.id)
         now = self.ctx.now()
         self.ctx.stores.links.save(replace(link, state=LinkState.closed, task_etag=closed.etag, closed_at=now,
-                                           updated_at=now))
+                                           details_etag=details.etag, updated_at=now,
+                                           data={**link.data, "description": details.description}))
 
     def _reopen(self, action: Action) -> Outcome:
-        link, desired = self._unchanged(_need_link(action)), _need(action)
-        task = self.ctx.planner.reopen_task(link.task_id or "")
+        link, desired = _need_link(action), _need(action)
+        task = self.ctx.planner.reopen_task(link.task_id or "", action.task.etag if action.task else None)
         link = replace(link, task_etag=task.etag, updated_at=self.ctx.now())
         self._write_content(link, desired, note="\n\nReopened automatically: it was completed in Planner, "
                                                 "but the data is still missing in Plytix.")
@@ -321,11 +360,22 @@ class Executor:
 
     def _audit(self, outcome: Outcome) -> None:
         action = outcome.action
-        self.ctx.stores.audit.append(AuditEntry(
+        self._journal.audit(AuditEntry(
             action=action.kind.value if outcome.done else f"{action.kind.value}:skipped",
             reason=outcome.note or action.reason, rule_id=action.rule_id, product_id=action.product_id,
             fingerprint=action.fingerprint, task_id=outcome.task_id, run_id=self.ctx.run_id,
             details={"planned_reason": action.reason}))
+
+
+def _written_details(link: Link) -> Optional[TaskDetails]:
+    """The details as our last write left them (etag, checklist, text), or None when the link does not
+    know them (written before links kept them, or adopted): then the client reads them first."""
+    if not link.details_etag or not isinstance(link.data.get("description"), str):
+        return None
+    checklist = {key: ChecklistItem(key, title, checked)
+                 for key, (title, checked) in (link.data.get("checklist") or {}).items()}
+    return TaskDetails(task_id=link.task_id or "", description=link.data["description"], checklist=checklist,
+                       references={}, etag=link.details_etag)
 
 
 def _checklist_json(entries: list[ChecklistEntry]) -> dict[str, list]:

@@ -3,6 +3,7 @@
 from shared.store.audit import AuditEntry, AuditStore
 from shared.store.cursors import Cursor, CursorStore
 from shared.store.errors import AlreadyClaimed, ConcurrentUpdate, EntityTooLarge, InvalidKey, InvalidValue, StoreError
+from shared.store.journal import PassJournal
 from shared.store.keys import escape_key, key_for, unescape_key, validate_key
 from shared.store.links import Link, LinkState, LinkStore
 from shared.store.snapshots import Snapshot, SnapshotStore, snapshot_partition
@@ -12,7 +13,7 @@ from shared.store.taskindex import TaskIndex, TaskRef
 
 __all__ = [
     "AlreadyClaimed", "AuditEntry", "AuditStore", "ConcurrentUpdate", "Cursor", "CursorStore", "EntityTooLarge",
-    "InvalidKey", "InvalidValue", "Link", "LinkState", "LinkStore", "Snapshot", "SnapshotStore", "StoreError",
+    "InvalidKey", "InvalidValue", "Link", "LinkState", "LinkStore", "PassJournal", "Snapshot", "SnapshotStore", "StoreError",
     "StoreStats", "TableStores", "TaskIndex", "TaskRef", "escape_key", "key_for", "snapshot_partition",
     "unescape_key", "validate_key",
 ]

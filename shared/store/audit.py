@@ -1,9 +1,14 @@
 """Audit: an append-only record of every action taken (or that a dry run would take), with its reason.
 
-PartitionKey = "product:<escaped id>", or "rule:<escaped id>" for actions on no single product, or
-"general". RowKey = UTC time to the microsecond, a sequence number within the append call and a random
-suffix: it sorts chronologically (fixed-width ISO text sorts like time), keeps entries of one call in
-order, and never collides across instances.
+A product's rows live in one of 16 partitions chosen by a hash of its id ("products-<hex digit>"), under
+RowKey "<escaped id>!<time>": one product's history is one contiguous RowKey range, and the rows of a
+pass's actions share few partitions, so a pass writes them in a few transactions (one per partition and
+100 rows) instead of one request per action. "!" is escaped inside the id, so no id's range holds another's.
+Actions on no single product go to "rule:<escaped id>" (or "general") with RowKey "<time>". The time part
+is UTC to the microsecond, a sequence number within the append call and a random suffix: it sorts
+chronologically (fixed-width ISO text sorts like time), keeps entries of one call in order, and never
+collides across instances. Rows written before this layout (PartitionKey "product:<escaped id>") are
+still read.
 
 "What did run X do" is answered by the scan's report and by the `task_action` log events (each carries
 the run id, see shared/observability.py); a second copy per run here would double the audit writes of
@@ -16,11 +21,12 @@ or delete.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Iterable, Optional
 
 from azure.data.tables import TableEntity
 
@@ -75,13 +81,16 @@ class AuditStore:
         return stamped
 
     def for_product(self, product_id: str, limit: int = 200) -> list[AuditEntry]:
-        """The latest `limit` entries of a product, oldest first (reads the product's partition once)."""
+        """The latest `limit` entries of a product, oldest first: its rows in the older per-product
+        partition, then its RowKey range in its hash partition (newer by construction)."""
         latest: deque[AuditEntry] = deque(maxlen=limit)
-        latest.extend(self._partition(_product_partition(product_id)))
+        latest.extend(_entry_from(e) for e in self._table.query(
+            "PartitionKey eq @pk", {"pk": _LEGACY_PRODUCT_PREFIX + key_for(product_id, "product_id")}))
+        prefix = _product_row_prefix(product_id)
+        latest.extend(_entry_from(e) for e in self._table.query(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            {"pk": _product_partition(product_id), "lo": prefix, "hi": prefix[:-1] + _AFTER_SEPARATOR}))
         return list(latest)
-
-    def _partition(self, partition_key: str) -> Iterator[AuditEntry]:
-        yield from (_entry_from(e) for e in self._table.query("PartitionKey eq @pk", {"pk": partition_key}))
 
     def _rows(self, entry: AuditEntry, seq: int) -> list[dict[str, Any]]:
         if not entry.action or not entry.reason:
@@ -89,13 +98,15 @@ class AuditStore:
         if entry.at is None or entry.at.tzinfo is None:
             raise InvalidValue("audit.at must be a timezone-aware datetime")
         at = entry.at.astimezone(timezone.utc)
-        row_key = validate_key(f"{at:%Y-%m-%dT%H:%M:%S.%f}Z-{seq:06d}-{secrets.token_hex(4)}", "audit row key")
+        row_key = f"{at:%Y-%m-%dT%H:%M:%S.%f}Z-{seq:06d}-{secrets.token_hex(4)}"
         if entry.product_id is not None:
             partition = _product_partition(entry.product_id)
+            row_key = _product_row_prefix(entry.product_id) + row_key
         elif entry.rule_id is not None:
             partition = "rule:" + key_for(entry.rule_id, "rule_id")
         else:
             partition = "general"
+        row_key = validate_key(row_key, "audit row key")
         properties = {name: getattr(entry, name) for name in _FIELDS}
         return [build_entity(self._table.name, partition, row_key, properties)]
 
@@ -104,8 +115,18 @@ class AuditStore:
             self._table.submit([("create", row) for row in transaction])
 
 
+_LEGACY_PRODUCT_PREFIX = "product:"
+_SEPARATOR, _AFTER_SEPARATOR = "!", '"'  # consecutive characters: [id + "!", id + '"') is one product
+
+
 def _product_partition(product_id: str) -> str:
-    return "product:" + key_for(product_id, "product_id")
+    """One of 16 partitions, stable across processes (sha256, not hash())."""
+    return "products-" + hashlib.sha256(product_id.encode("utf-8")).hexdigest()[0]
+
+
+def _product_row_prefix(product_id: str) -> str:
+    """The escaped id with "!" escaped too (as %21, which unescape_key reads back), then the separator."""
+    return key_for(product_id, "product_id").replace(_SEPARATOR, "%21") + _SEPARATOR
 
 
 def _entry_from(entity: TableEntity) -> AuditEntry:

@@ -16,6 +16,7 @@ from azure.data.tables import TableServiceClient
 from shared.settings import Settings
 from shared.store.audit import AuditStore
 from shared.store.cursors import CursorStore
+from shared.store.journal import PassJournal
 from shared.store.links import LinkStore
 from shared.store.snapshots import SnapshotStore
 from shared.store.stats import StoreStats
@@ -78,6 +79,10 @@ class TableStores:
         service = TableServiceClient(endpoint=settings.STORAGE_TABLE_ENDPOINT, credential=credential,
                                      **{**_CLIENT_DEFAULTS, **client_options})
         return cls(service, settings.TABLE_PREFIX, credential=credential)
+
+    def journal(self) -> PassJournal:
+        """A buffer for one pass's audit entries and task index rows (written in batches; see journal.py)."""
+        return PassJournal(self.audit, self.task_index)
 
     def ensure_tables(self) -> None:
         """Create the tables that do not exist yet; safe to run concurrently and repeatedly."""

@@ -13,10 +13,11 @@ paths such as an admin lookup.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional
 
-from azure.data.tables import TableEntity
+from azure.data.tables import TableEntity, UpdateMode
 
+from shared.store.batching import DEFAULT_WORKERS, fan_out, transactions_by_partition
 from shared.store.entity import build_entity
 from shared.store.keys import validate_key
 from shared.store.table import StoreTable
@@ -33,18 +34,26 @@ class TaskRef:
 
 
 class TaskIndex:
-    """Upsert, look up, list per plan, and delete task index rows."""
+    """Upsert (in batches), look up, list per plan, and delete task index rows."""
 
     def __init__(self, table: StoreTable):
         self._table = table
 
-    def put(self, task_id: str, plan_id: str, rule_id: str, fingerprint: str) -> TaskRef:
-        """Upsert (idempotent: the commit step of a claim may run twice)."""
-        ref = TaskRef(task_id=task_id, plan_id=plan_id, rule_id=rule_id, fingerprint=fingerprint)
-        self._table.upsert(build_entity(
-            self._table.name, validate_key(plan_id, "plan_id"), validate_key(task_id, "task_id"),
-            {"rule_id": rule_id, "fingerprint": fingerprint}))
-        return ref
+    def put_many(self, refs: Iterable[TaskRef]) -> None:
+        """Upsert many rows in as few transactions as the plans (partitions) allow: a pass's new tasks
+        cost a request per 100 tasks and plan instead of one each."""
+        rows = [self._entity(ref) for ref in refs]
+        groups = transactions_by_partition(self._table.name, rows)
+        fan_out(self._write_partition, groups, DEFAULT_WORKERS)
+
+    def _write_partition(self, plan_id: str, transactions: list[list[dict[str, Any]]]) -> None:
+        for transaction in transactions:
+            self._table.submit([("upsert", row, {"mode": UpdateMode.REPLACE}) for row in transaction])
+
+    def _entity(self, ref: TaskRef) -> dict[str, Any]:
+        return build_entity(self._table.name, validate_key(ref.plan_id, "plan_id"),
+                            validate_key(ref.task_id, "task_id"),
+                            {"rule_id": ref.rule_id, "fingerprint": ref.fingerprint})
 
     def get(self, task_id: str, plan_id: Optional[str] = None) -> Optional[TaskRef]:
         """Point read when the plan is known; otherwise falls back to `get_by_task` (a scan)."""
