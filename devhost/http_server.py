@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,6 +32,7 @@ import azure.functions as func
 from devhost.index import HTTP_TRIGGER, IndexedFunction
 from devhost.invoker import Invoker
 from devhost.routes import RouteError, RouteTemplate
+from sandbox.base import LoopbackHTTPServer
 
 log = logging.getLogger("devhost.http")
 MAX_URL_BYTES = 4096
@@ -249,16 +250,11 @@ def _make_handler(functions: HttpFunctions) -> type[BaseHTTPRequestHandler]:
     return _Handler
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
 class HttpServer:
     """The listening socket, bound at construction (so the port is known), served on a thread."""
 
     def __init__(self, functions: HttpFunctions, host: str, port: int) -> None:
-        self._server = _Server((host, port), _make_handler(functions))
+        self._server = LoopbackHTTPServer((host, port), _make_handler(functions))
         self.host, self.port = self._server.server_address[:2]
         # A short poll interval makes stop() quick: shutdown() waits for the serving loop to notice.
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},

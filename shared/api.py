@@ -8,20 +8,39 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Mapping, Optional
 
+from shared.health_cache import HealthCache
 from shared.observability import COUNTERS
-from shared.settings import SettingsError, get_settings
+from shared.settings import Settings, SettingsError, get_settings
 from shared.version import __version__
 
 Reply = tuple[int, dict[str, Any]]
 MAX_AUDIT_LIMIT = 1000
 
 
-def health() -> Reply:
-    """Version and whether Table Storage, Plytix and Graph answer. Never raises, never shows secrets."""
+_HEALTH = HealthCache()
+
+
+def health(params: Mapping[str, str]) -> Reply:
+    """GET /api/health[?deep=true]: version and whether Table Storage, Plytix and Graph answer. Never
+    raises, never shows secrets.
+
+    The upstream checks are cached for HEALTH_CACHE_SECONDS (see shared/health_cache.py), so the usual
+    answer costs no upstream call; `deep=true` forces a fresh check. The process's counters are always
+    current."""
+    deep = _flag(params.get("deep"))
+    if not isinstance(deep, bool):
+        return 400, {"error": "deep must be true or false"}
     try:
         settings = get_settings()
     except SettingsError as exc:
         return 503, {"status": "misconfigured", "version": __version__, "error": str(exc)}
+    status, body = _HEALTH.answer(lambda: _check_upstream(settings), max_age=settings.HEALTH_CACHE_SECONDS,
+                                  force=deep)
+    return status, {**body, "counters": COUNTERS.snapshot()}
+
+
+def _check_upstream(settings: Settings) -> Reply:
+    """One fresh round of checks: a storage query, one Plytix call, one Graph call per plan in use."""
     from shared.rules import RulesError
     from shared.runtime import clients, current_rules
 
@@ -45,7 +64,7 @@ def health() -> Reply:
     healthy = all(v is True for k, v in checks.items() if k != "rules_error")
     return (200 if healthy else 503), {"status": "ok" if healthy else "degraded", "version": __version__,
                                        "environment": settings.ENVIRONMENT_NAME, "checks": checks,
-                                       "poison_messages": poison.counts, "counters": COUNTERS.snapshot()}
+                                       "poison_messages": poison.counts}
 
 
 def _poison_report(settings: Any) -> Any:

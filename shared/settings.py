@@ -110,6 +110,8 @@ class Settings(BaseModel):
     SKIP_BACKFILL: bool = Field(False, description="On a rule's first scan, record findings without "
                                                    "creating tasks (no flood on first enablement).")
     REOPEN_POLICY: ReopenPolicy = Field(ReopenPolicy.reopen, description="Default for rules that set none.")
+    HEALTH_CACHE_SECONDS: float = Field(60.0, ge=0, le=3600,
+                                        description="How long /api/health reuses its upstream checks.")
     DELETED_TASK_COOLDOWN_DAYS: int = Field(7, ge=0, le=3650,
                                             description="A task a person deleted is not recreated before this.")
 

@@ -102,6 +102,29 @@ def test_health_reports_version_and_every_dependency_without_secrets(host):
     assert "sandbox-api-password" not in response.text and "AccountKey" not in response.text
 
 
+def _upstream_calls(host: dict) -> tuple[int, int]:
+    return sum(host["plytix"].app.faults.calls.values()), sum(host["graph"].app.faults.calls.values())
+
+
+def test_health_answers_from_its_cache_until_asked_to_look_deep(host):
+    fresh = httpx.get(f"{host['base']}/health", params={"deep": "true"}, timeout=30).json()
+    assert fresh["cached"] is False and fresh["status"] == "ok"
+    calls = _upstream_calls(host)
+
+    cached = httpx.get(f"{host['base']}/health", timeout=30).json()
+    assert cached["cached"] is True and cached["checked_at"] == fresh["checked_at"]
+    assert cached["checks"] == fresh["checks"] and cached["age_seconds"] >= 0
+    assert _upstream_calls(host) == calls, "a cached answer calls neither Plytix nor Graph"
+
+    again = httpx.get(f"{host['base']}/health", params={"deep": "true"}, timeout=30).json()
+    assert again["cached"] is False
+    plytix, graph = _upstream_calls(host)
+    assert (plytix - calls[0], graph - calls[1]) == (1, 1)  # one search, one plan read
+
+    bad = httpx.get(f"{host['base']}/health", params={"deep": "perhaps"}, timeout=30)
+    assert bad.status_code == 400 and "deep" in bad.json()["error"]
+
+
 def test_scans_need_the_function_key(host):
     assert httpx.post(f"{host['base']}/scans", json={"dry_run": True}).status_code == 401
     assert httpx.get(f"{host['base']}/audit", params={"product": "x"}).status_code == 401
@@ -145,7 +168,7 @@ def _plan_id() -> str:
 def test_health_says_which_dependency_does_not_answer(host):
     httpx.post(f"{host['graph'].url}/_sandbox/faults",
                json={"endpoint": "graph.get_plan", "kind": "status", "status": 500, "count": 10})
-    response = httpx.get(f"{host['base']}/health", timeout=30)
+    response = httpx.get(f"{host['base']}/health", params={"deep": "true"}, timeout=30)
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "degraded"

@@ -415,3 +415,18 @@ def test_invalid_prefix_is_refused(azurite: str) -> None:
 
 def test_hash_partition_is_stable() -> None:
     assert snapshot_partition("abc") == hashlib.sha256(b"abc").hexdigest()[:2] == "ba"
+
+
+def test_proxy_settings_are_read_once_when_the_stores_are_built(azurite: str, table_prefix: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment is read when the stores are built, not on every request (issue 14: that scan cost
+    1.3 s per 10k-product pass). Nothing listens on the proxy's port, so a request sent through it fails."""
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    with TableStores.from_connection_string(azurite, table_prefix) as bypassing:
+        monkeypatch.delenv("NO_PROXY")  # read per request, this would now route to the dead proxy
+        bypassing.ensure_tables()
+        assert bypassing.ping()
+    with TableStores.from_connection_string(azurite, table_prefix) as proxied:
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # too late: the proxy was chosen at build time
+        assert not proxied.ping(timeout_seconds=1)

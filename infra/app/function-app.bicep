@@ -128,6 +128,9 @@ param maxTasksPerRun int = 200
 param groupThreshold int = 25
 param skipBackfill bool = false
 
+@description('HEALTH_CACHE_SECONDS: how long /api/health reuses its upstream checks (probes then cost no API call).')
+param healthCacheSeconds int = 60
+
 @allowed([
   'reopen'
   'new_task'
@@ -188,6 +191,7 @@ var appSettings = {
   SKIP_BACKFILL: skipBackfill ? 'true' : 'false'
   REOPEN_POLICY: reopenPolicy
   DELETED_TASK_COOLDOWN_DAYS: string(deletedTaskCooldownDays)
+  HEALTH_CACHE_SECONDS: string(healthCacheSeconds)
 }
 
 // With a managed identity there is no Graph secret at all, so the setting does not exist.

@@ -19,7 +19,7 @@ def _json(status: int, body: dict[str, Any]) -> func.HttpResponse:
 @bp.function_name("health")
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
-    return _json(*api.health())
+    return _json(*api.health(dict(req.params)))
 
 
 @bp.function_name("scans")
