@@ -1,16 +1,19 @@
-"""`make demo`: the whole job-1 story against the local sandbox, Azurite and the real function code.
+"""`make demo`: the story of jobs 1 and 4 against the local sandbox, Azurite and the real function code.
 
 Starts Azurite and both stand-ins, serves function_app through the local host, and then, over HTTP
 only, as an operator and the people in Plytix and Planner would:
 1. previews a scan (dry run), 2. scans: tasks appear in Planner, 3. people fix some products in Plytix
 (fully or in part) and complete one task without fixing its product, 4. scans: tasks ticked, closed and
-reopened, 5. scans again: nothing changes. Prints a summary table and exits 0 only if all of that held.
+reopened, 5. scans again: nothing changes, 7. both ways (job 4): a reviewer completes a review task, and
+one completion-watcher run moves the product to its next stage in Plytix, once, although Plytix fails
+the first two writes. Prints a summary table and exits 0 only if all of that held.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,8 @@ def main() -> int:
     os.chdir(ROOT)
     os.environ.update({"ENVIRONMENT_NAME": "demo", "RULES_FILE": str(ROOT / "demo" / "rules.yaml"),
                        "FULL_SWEEP_SCHEDULE": "0 0 2 * * *",
-                       "INCREMENTAL_SCHEDULE": "0 */5 * * * *", "DEVHOST_FUNCTION_KEY": KEY,
+                       "INCREMENTAL_SCHEDULE": "0 */5 * * * *", "COMPLETION_SCHEDULE": "0 */1 * * * *",
+                       "DEVHOST_FUNCTION_KEY": KEY,
                        "PLYTIX_PRODUCT_URL_TEMPLATE": "https://app.plytix.com/products/{product_id}"})
     for name in [n for n in os.environ if n.startswith(("PLYTIX_BASE", "PLYTIX_API", "GRAPH_", "STORAGE_"))]:
         del os.environ[name]  # the demo always runs against the local stand-ins
@@ -48,10 +52,11 @@ def main() -> int:
 
 class Demo:
     def __init__(self, api: str, plytix: str, graph: str) -> None:
-        from sandbox.graph_state import PRODUCT_DATA_PLAN_ID, USER_IDS
+        from sandbox.graph_state import BUCKET_IDS, PRODUCT_DATA_PLAN_ID, USER_IDS
 
         self.api, self.plytix, self.graph = api, plytix, graph
         self.plan_id = PRODUCT_DATA_PLAN_ID
+        self.buckets = BUCKET_IDS[PRODUCT_DATA_PLAN_ID]
         self.user_names = {object_id: upn.split("@")[0] for upn, object_id in USER_IDS.items()}
         self.http = httpx.Client(timeout=120)
         self.totals: Counter = Counter()
@@ -68,15 +73,17 @@ class Demo:
         for action in preview["actions"][:5]:
             print(f"   {action['action']:<7} {action['title']:<45} {action['reason']}")
         self.expect(self.tasks() == [], "a dry run creates no task")
+        core = [a for a in preview["actions"] if a["rule"] == "core-content"]
 
         first = self.scan()
         tasks = self.tasks()
         step("2. Scan: one task per product with missing data", f"done {first['done']}")
         self.print_tasks(tasks[:8], len(tasks))
-        self.expect(first["done"].get("create") == preview["findings"] == len(tasks), "one task per finding")
+        self.expect(first["done"].get("create") == preview["findings"], "one task per finding")
+        self.expect(len(tasks) == len(core), "one Missing data task per product with missing data")
 
-        product_ids = [a["product"] for a in preview["actions"]]
-        several_gaps = [a["product"] for a in preview["actions"] if a["reason"].count(",") >= 1]
+        product_ids = [a["product"] for a in core]
+        several_gaps = [a["product"] for a in core if a["reason"].count(",") >= 1]
         partial = several_gaps[:2]  # products missing two or more things: fill one, the rest stays
         rest = [p for p in product_ids if p not in partial]
         fixed, ignored = rest[:3], rest[3]
@@ -112,6 +119,7 @@ class Demo:
         for entry in history["entries"]:
             print(f"   {entry['at'][:19]}  {entry['action']:<7} {entry['reason']}")
 
+        self.write_back()
         self.summary(first, second, third)
         if self.failures:
             print("\nDEMO FAILED: " + "; ".join(self.failures))
@@ -133,11 +141,56 @@ class Demo:
             self.totals["scans"] += 1
         return report
 
-    def tasks(self) -> list[dict[str, Any]]:
+    def tasks(self, bucket: str = "Missing data") -> list[dict[str, Any]]:
         response = self.http.get(f"{self.graph}/_sandbox/plans/{self.plan_id}/tasks")
         response.raise_for_status()
         body = response.json()
-        return body["value"] if isinstance(body, dict) else body
+        return [t for t in body["value"] if t["bucketId"] == self.buckets[bucket]]
+
+    def write_back(self) -> None:
+        """Job 4: a reviewer completes a task and one watcher run moves the product's stage in Plytix,
+        exactly once although Plytix fails the first two writes."""
+        reviews = self.tasks("Reviews")
+        task = reviews[0]
+        product_id = _reference(task).rsplit("/", 1)[-1]
+        before = self.stage(product_id)
+        step("7. Both ways: a reviewer completes a Syndication review task in Planner",
+             f"'{task['title']}' (product in stage {before}); Plytix will fail the next 2 writes")
+        self.expect(before == "approved", "the reviewed product is approved")
+        self.http.post(f"{self.plytix}/_sandbox/faults", json={"endpoint": "plytix.patch_product", "kind": "status",
+                                                              "status": 503, "count": 2}).raise_for_status()
+        self.http.post(f"{self.graph}/_sandbox/tasks/{task['id']}/complete",
+                       json={"by": "content.editor@contoso.example"}).raise_for_status()
+        self.http.post(f"{self.api.removesuffix('/api')}/admin/functions/completion_watcher", json={"input": ""},
+                       headers=self.key).raise_for_status()
+        after = self.wait_for_stage(product_id, before)
+        writes = [h for h in self.http.get(f"{self.plytix}/_sandbox/products/{product_id}").json()["_history"]
+                  if "attributes.workflow_stage" in h["changes"] and h["by"] == "api"]
+        print(f"   one watcher run later the product is in stage {after} ({len(writes)} Plytix write)")
+        self.expect(after == "ready_for_syndication", "the product moved to the next stage")
+        self.expect(len(writes) == 1, "exactly one write although Plytix failed twice")
+        rows = self.http.get(f"{self.api}/writebacks", headers=self.key).json()["writebacks"]
+        for row in rows:
+            print(f"   write-back {row['id'][:12]}  {row['state']:<5} after {row['attempts']} attempts: "
+                  f"{row['reason']}")
+        self.expect([r["state"] for r in rows] == ["done"], "one write-back, done")
+        history = self.http.get(f"{self.api}/audit", params={"product": product_id}, headers=self.key).json()
+        for entry in history["entries"]:
+            print(f"   {entry['at'][:19]}  {entry['action']:<14} {entry['reason']}")
+
+    def stage(self, product_id: str) -> Any:
+        product = self.http.get(f"{self.plytix}/_sandbox/products/{product_id}").json()
+        return product["attributes"].get("workflow_stage")
+
+    def wait_for_stage(self, product_id: str, before: Any, deadline_seconds: float = 60) -> Any:
+        """The host runs the timer function in the background: poll with a deadline."""
+        deadline = time.monotonic() + deadline_seconds
+        while time.monotonic() < deadline:
+            current = self.stage(product_id)
+            if current != before:
+                return current
+            time.sleep(0.2)
+        return self.stage(product_id)
 
     def complete_product(self, exclude: set[str]) -> dict[str, Any]:
         """A product with every attribute filled: people copy from it (images link existing assets)."""

@@ -17,6 +17,7 @@ Admin API for tests, the demo and people (no auth, not counted, never faulted):
   GET /_sandbox/plans/{id}/tasks            every task with its details
   POST /_sandbox/tasks/{id}/complete {"by": upn}   a person completes the task in Planner
   POST /_sandbox/tasks/{id}/reopen          a person reopens it
+  POST /_sandbox/tasks/{id}/assign {"to": [upn, ...], "by": upn}   a person reassigns it
   DELETE /_sandbox/tasks/{id}               a person deletes it
   DELETE /_sandbox/buckets/{id}             a person deletes a bucket (its tasks go with it)
   PATCH /_sandbox/tasks/{id}/details/checklist/{key} {"isChecked": true}   a person ticks an item
@@ -385,6 +386,14 @@ class GraphSandbox:
         def reopen(req: Request) -> Response:
             return Response(200, self.reopen_task(req.params["task_id"]))
 
+        @admin("POST", f"/_sandbox/tasks/{_ID.format('task_id')}/assign")
+        def assign(req: Request) -> Response:
+            body = _json_body(req)
+            to, by = (body.get("to"), body.get("by")) if isinstance(body, dict) else (None, None)
+            if not isinstance(to, list) or not all(isinstance(u, str) for u in to) or not isinstance(by, str):
+                raise graph_error(422, "BadRequest", "Send {\"to\": [\"<upn>\", ...], \"by\": \"<upn>\"}.")
+            return Response(200, self.reassign_task(req.params["task_id"], to, by))
+
         @admin("DELETE", f"/_sandbox/tasks/{_ID.format('task_id')}")
         def delete(req: Request) -> Response:
             self.delete_task(req.params["task_id"])
@@ -428,6 +437,16 @@ class GraphSandbox:
     def reopen_task(self, task_id: str) -> dict[str, Any]:
         with self.app.lock:
             return self.state.set_completion(task_id, 0, self.state.app_identity())
+
+    def reassign_task(self, task_id: str, to: list[str], by: str) -> dict[str, Any]:
+        """A person (`by`, a UPN or object id) gives the task to exactly the users in `to`."""
+        with self.app.lock:
+            users = [self.state.find_user(name) for name in [*to, by]]
+            unknown = [name for name, user in zip([*to, by], users) if user is None]
+            if unknown:
+                raise graph_error(404, "Request_ResourceNotFound", f"No user {', '.join(map(repr, unknown))}.")
+            return self.state.set_assignees(task_id, [u["id"] for u in users[:-1] if u],
+                                            self.state.user_identity(users[-1]["id"] if users[-1] else ""))
 
     def delete_task(self, task_id: str) -> None:
         """A person deletes the task in Planner (no etag needed in the UI)."""

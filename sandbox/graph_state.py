@@ -390,6 +390,17 @@ class PlannerState:
         self._store_task(record, updated)
         return record.task
 
+    def set_assignees(self, task_id: str, user_ids: list[str], by: dict[str, Any]) -> dict[str, Any]:
+        """A person reassigns a task in Planner: exactly these users hold it afterwards."""
+        record = self.require_task(task_id)
+        updated = dict(record.task)
+        change: dict[str, Any] = {user_id: None for user_id in updated["assignments"] if user_id not in user_ids}
+        change.update({user_id: {"@odata.type": "#microsoft.graph.plannerAssignment", "orderHint": " !"}
+                       for user_id in user_ids if user_id not in updated["assignments"]})
+        self._apply_task_changes(updated, {"assignments": change}, by)
+        self._store_task(record, updated)
+        return record.task
+
     def delete_task(self, task_id: str, if_match: Optional[str]) -> None:
         record = self.require_task(task_id)
         self.check_if_match(record.task, if_match)

@@ -64,7 +64,8 @@ def _check_upstream(settings: Settings) -> Reply:
     healthy = all(v is True for k, v in checks.items() if k != "rules_error")
     return (200 if healthy else 503), {"status": "ok" if healthy else "degraded", "version": __version__,
                                        "environment": settings.ENVIRONMENT_NAME, "checks": checks,
-                                       "poison_messages": poison.counts}
+                                       "poison_messages": poison.counts,
+                                       "writebacks": _writebacks(stores)}
 
 
 def _poison_report(settings: Any) -> Any:
@@ -76,6 +77,18 @@ def _poison_report(settings: Any) -> Any:
         return queues(settings).poison_report()
     except ValueError:  # no queue endpoint configured: cannot tell, so not healthy
         return PoisonReport({name: None for name in poison_queue_names(settings.QUEUE_PREFIX)})
+
+
+def _writebacks(stores: Any) -> dict[str, Any]:
+    """Poisoned write-backs need a person (GET /api/writebacks?state=failed): counted, never hidden. They
+    do not make health fail: restarting an instance would not fix them."""
+    from shared.writeback import Outbox, WritebackState
+
+    try:
+        outbox = Outbox(stores.table("writebacks"))
+        return {"failed": outbox.count(WritebackState.failed), "pending": outbox.count(WritebackState.pending)}
+    except Exception as exc:  # noqa: BLE001 - health reports, it does not raise
+        return {"error": exc.__class__.__name__}
 
 
 def _answers(ping: Callable[[], Any]) -> bool:
@@ -125,17 +138,23 @@ def _flag(value: Optional[str]) -> Any:
     return {"true": True, "1": True, "false": False, "0": False}.get(lowered, value)
 
 
+def parse_limit(params: Mapping[str, str], maximum: int, default: int = 200) -> int | str:
+    """`?limit=N` as an int from 1 to `maximum`, or the error message for a 400."""
+    try:
+        limit = int(params.get("limit") or default)
+    except ValueError:
+        return "limit must be an integer"
+    return limit if 1 <= limit <= maximum else f"limit must be between 1 and {maximum}"
+
+
 def audit(params: Mapping[str, str]) -> Reply:
     """GET /api/audit?product=ID[&limit=N]: a product's history, oldest first."""
     product = (params.get("product") or "").strip()
     if not product:
         return 400, {"error": "query parameter 'product' is required"}
-    try:
-        limit = int(params.get("limit") or 200)
-    except ValueError:
-        return 400, {"error": "limit must be an integer"}
-    if not 1 <= limit <= MAX_AUDIT_LIMIT:
-        return 400, {"error": f"limit must be between 1 and {MAX_AUDIT_LIMIT}"}
+    limit = parse_limit(params, MAX_AUDIT_LIMIT)
+    if isinstance(limit, str):
+        return 400, {"error": limit}
     from shared.runtime import clients
 
     _, _, stores = clients(get_settings())

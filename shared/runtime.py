@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Optional
 
+from shared.completion_watcher import WatcherDeps
 from shared.planner import PlannerClient
 from shared.plytix import PlytixClient
 from shared.queues import AppQueues
@@ -68,3 +69,10 @@ def scan_deps(settings: Optional[Settings] = None) -> ScanDeps:
     plytix, planner, stores = clients(settings)
     return ScanDeps(settings=settings, rules_file=rules_file, rules=build_rules(rules_file), plytix=plytix,
                     planner=planner, stores=stores)
+
+
+def watcher_deps(settings: Optional[Settings] = None) -> WatcherDeps:
+    settings = settings or get_settings()
+    plytix, planner, stores = clients(settings)
+    return WatcherDeps(settings=settings, rules_file=current_rules(settings), plytix=plytix, planner=planner,
+                       stores=stores)

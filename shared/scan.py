@@ -24,6 +24,7 @@ from shared.reconcile.plan import WRITING_KINDS, Action, Kind, Policy, apply_cre
 from shared.rules import Finding, ProductView, Rule, RulesFile
 from shared.settings import Settings
 from shared.store import ConcurrentUpdate, Cursor, Link, TableStores
+from shared.writeback import on_complete_of, queue_write_back, writeback_context
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +240,8 @@ def _reconcile(deps: ScanDeps, rules: list[Rule], links_by_rule: dict[str, dict[
             first_runs.append(rule.id)
         policy = Policy(reopen=rule.reopen_policy or settings.REOPEN_POLICY,
                         deleted_cooldown=timedelta(days=settings.DELETED_TASK_COOLDOWN_DAYS),
-                        claim_timeout=deps.claim_timeout, skip_backfill=settings.SKIP_BACKFILL)
+                        claim_timeout=deps.claim_timeout, skip_backfill=settings.SKIP_BACKFILL,
+                        writes_back=on_complete_of(deps.rules_file, rule.id) is not None)
         actions = plan_rule(rule_id=rule.id, desired=desired, links=links.values(), tasks=tasks,
                             covered=lambda link: _covered(link, evaluated), policy=policy, now=now,
                             first_run=first_run)
@@ -250,7 +252,9 @@ def _reconcile(deps: ScanDeps, rules: list[Rule], links_by_rule: dict[str, dict[
         return
     ctx = ExecutionContext(stores=deps.stores, planner=deps.planner, now=deps.clock, run_id=report.run_id,
                            product_url=lambda pid: settings.PLYTIX_PRODUCT_URL_TEMPLATE.format(product_id=pid),
-                           checkpoint=checkpoint or (lambda step: None), plan_tasks=tasks)
+                           checkpoint=checkpoint or (lambda step: None), plan_tasks=tasks,
+                           on_completed=lambda link: queue_write_back(
+                               deps.stores, deps.rules_file, link, writeback_context(deps, report.run_id)))
     executor = Executor(ctx)
     try:
         for action in report.planned:

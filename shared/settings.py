@@ -102,6 +102,12 @@ class Settings(BaseModel):
                                              description="The incremental pass re-reads this far before its "
                                                          "watermark (clock skew, writes racing a pass).")
 
+    COMPLETION_SCHEDULE: str = Field("0 */1 * * * *", description="The completion watcher (job 4).")
+
+    # --- Write-back (job 4) ---
+    WRITEBACK_MAX_ATTEMPTS: int = Field(5, ge=1, le=100, description="Failed Plytix writes before an outbox row "
+                                                                     "is parked as failed (poison).")
+
     # --- Reconciliation behaviour ---
     MAX_TASKS_PER_RUN: int = Field(200, ge=0, le=100_000, description="Cap on tasks created per scan.")
     GROUP_THRESHOLD: int = Field(25, ge=2, le=10_000,

@@ -19,14 +19,21 @@ from tests.scan_world import RULES_YAML
 from tests.conftest import ROOT
 
 KEY = "test-function-key"
-SCHEDULES = {"FULL_SWEEP_SCHEDULE": "0 0 2 * * *", "INCREMENTAL_SCHEDULE": "0 */5 * * * *"}
+SCHEDULES = {"FULL_SWEEP_SCHEDULE": "0 0 2 * * *", "INCREMENTAL_SCHEDULE": "0 */5 * * * *",
+             "COMPLETION_SCHEDULE": "0 */1 * * * *"}
 
 
 def test_function_app_declares_the_functions_azure_will_index():
     import function_app
 
     functions = {f.name: f for f in index_app(function_app.app, SCHEDULES)}
-    assert set(functions) == {"health", "scans", "audit", "full_sweep", "incremental_pass"}
+    assert set(functions) == {"health", "scans", "audit", "full_sweep", "incremental_pass", "completion_watcher",
+                              "writebacks", "writeback_retry"}
+    assert (functions["writebacks"].route, functions["writebacks"].auth_level) == ("writebacks", "function")
+    assert (functions["writeback_retry"].route, functions["writeback_retry"].methods) == (
+        "writebacks/{id}/retry", ("POST",))
+    watcher = functions["completion_watcher"]
+    assert (watcher.trigger_type, watcher.schedule_resolved) == ("timerTrigger", "0 */1 * * * *")
     assert (functions["health"].route, functions["health"].methods, functions["health"].auth_level) == (
         "health", ("GET",), "anonymous")
     assert (functions["scans"].route, functions["scans"].methods, functions["scans"].auth_level) == (
@@ -186,3 +193,16 @@ def test_the_deployment_guide_smoke_block_works_as_written(host):
                             text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr + result.stdout
     assert '"status": "ok"' in result.stdout and f'"product": "{product}"' in result.stdout
+
+
+def test_write_back_routes_answer_bad_input_with_4xx_json(host):
+    headers = {"x-functions-key": KEY}
+    listed = httpx.get(f"{host['base']}/writebacks", params={"state": "failed"}, headers=headers, timeout=30)
+    assert listed.status_code == 200 and listed.json()["writebacks"] == []
+    assert httpx.get(f"{host['base']}/writebacks", params={"state": "lost"}, headers=headers).status_code == 400
+    bad = httpx.post(f"{host['base']}/writebacks/not-an-id/retry", headers=headers)
+    assert bad.status_code == 400 and "write-back id" in bad.json()["error"]
+    missing = httpx.post(f"{host['base']}/writebacks/{'0' * 32}/retry", headers=headers)
+    assert missing.status_code == 404
+    health = httpx.get(f"{host['base']}/health", timeout=30).json()
+    assert health["writebacks"] == {"failed": 0, "pending": 0}

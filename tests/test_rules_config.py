@@ -30,7 +30,31 @@ def errors_of(text: str) -> str:
     return str(caught.value)
 
 
+STAGED = HEAD.replace("rules:\n", "workflow_stages: [draft, approved, published]\nrules:\n")  # the rule starts on line 8
+
 MALFORMED = {
+    "on_complete stage not in the stage map": (
+        STAGED + RULE + "    on_complete:\n      stage: aproved\n",
+        "rules.yaml:13: rules[0].on_complete.stage: unknown stage 'aproved': use 'next' or one of draft, "
+        "approved, published"),
+    "on_complete stage without a stage map": (
+        HEAD + RULE + "    on_complete: {stage: next}\n",
+        "rules.yaml:11: rules[0].on_complete.stage: needs workflow_stages: declare the stage map at the top of "
+        "the file"),
+    "on_complete status outside Plytix's three": (
+        STAGED + RULE + "    on_complete: {status: Published}\n",
+        "rules.yaml:12: rules[0].on_complete.status: 'Published': Plytix status is only Draft, Completed or "
+        "Archived; workflow stages go in `stage`"),
+    "on_complete that does nothing": (
+        STAGED + RULE + "    on_complete: {}\n",
+        "rules.yaml:12: rules[0].on_complete: set at least one of stage, set, status"),
+    "on_complete sets the stage attribute": (
+        STAGED + RULE + "    on_complete:\n      set: {workflow_stage: published}\n",
+        "rules.yaml:13: rules[0].on_complete.set.workflow_stage: the workflow stage is moved with `stage`, "
+        "not `set`"),
+    "stage map lists a stage twice": (
+        HEAD.replace("rules:\n", "workflow_stages: [draft, Draft]\nrules:\n") + RULE,
+        "rules.yaml:6: workflow_stages[1]: 'Draft' is already listed at workflow_stages[0]"),
     "yaml syntax": (
         "version: 1\nrules: [\n  - x\n",
         "rules.yaml:3: yaml: expected the node content, but found '-' (while parsing a flow node at line 3)"),
@@ -225,6 +249,7 @@ def test_example_file_validates_and_shows_every_feature() -> None:
     assert rules_file.defaults.priority == 5 and rules_file.defaults.due_in_days == 7
     assert set(by_id["marketplace-ready"].channels) == {"amazon", "shopify"}
     assert [rule.id for rule in build_rules(rules_file)] == ["core-content", "marketplace-ready"]
+    assert rules_file.workflow_stages and by_id["marketplace-ready"].on_complete.stage == "next"
 
 
 def test_defaults_and_priority_words() -> None:

@@ -372,8 +372,9 @@ def test_audit_is_append_only(stores: TableStores) -> None:
 def test_ensure_tables_is_idempotent_and_names_follow_the_prefix(stores: TableStores, table_prefix: str) -> None:
     stores.ensure_tables()
     existing = {t.name for t in stores.service.query_tables(f"TableName ge '{table_prefix}'")}
-    assert {f"{table_prefix}{s}" for s in ("links", "taskindex", "snapshots", "cursors", "audit")} <= existing
-    assert stores.stats.count(kind="create_table") == 5
+    names = ("links", "taskindex", "snapshots", "cursors", "audit", "writebacks", "echoes")
+    assert {f"{table_prefix}{s}" for s in names} <= existing
+    assert stores.stats.count(kind="create_table") == len(names)
 
 
 def test_ping_true_when_up_false_when_down_or_uninitialised(stores: TableStores, azurite: str) -> None:

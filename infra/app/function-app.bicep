@@ -140,6 +140,12 @@ param reopenPolicy string = 'reopen'
 
 param deletedTaskCooldownDays int = 7
 
+@description('COMPLETION_SCHEDULE: 6-field NCRONTAB of the completion watcher, in UTC.')
+param completionSchedule string = '0 */1 * * * *'
+
+@description('WRITEBACK_MAX_ATTEMPTS: failed Plytix writes before a write-back is parked as failed.')
+param writebackMaxAttempts int = 5
+
 // Key Vault reference syntax: learn.microsoft.com/azure/app-service/app-service-key-vault-references.
 // No version in the URI: the platform picks up a rotated secret within 24 hours (or at the next
 // configuration change).
@@ -192,6 +198,8 @@ var appSettings = {
   REOPEN_POLICY: reopenPolicy
   DELETED_TASK_COOLDOWN_DAYS: string(deletedTaskCooldownDays)
   HEALTH_CACHE_SECONDS: string(healthCacheSeconds)
+  COMPLETION_SCHEDULE: completionSchedule
+  WRITEBACK_MAX_ATTEMPTS: string(writebackMaxAttempts)
 }
 
 // With a managed identity there is no Graph secret at all, so the setting does not exist.

@@ -1,13 +1,18 @@
-"""HTTP triggers: health (anonymous), scans and audit (function key). Adapters only: see shared/api.py."""
+"""HTTP triggers: health (anonymous), scans, audit and the write-back outbox (function key). Adapters only:
+see shared/api.py and shared/writeback/admin.py."""
 
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 import azure.functions as func
 
 from shared import api
+from shared.runtime import watcher_deps
+from shared.writeback import Outbox, writeback_context
+from shared.writeback.admin import list_writebacks, retry_writeback
 
 bp = func.Blueprint()
 
@@ -32,3 +37,16 @@ def scans(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="audit", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def audit(req: func.HttpRequest) -> func.HttpResponse:
     return _json(*api.audit(dict(req.params)))
+
+
+@bp.function_name("writebacks")
+@bp.route(route="writebacks", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def writebacks(req: func.HttpRequest) -> func.HttpResponse:
+    return _json(*list_writebacks(Outbox(watcher_deps().stores.table("writebacks")), dict(req.params)))
+
+
+@bp.function_name("writeback_retry")
+@bp.route(route="writebacks/{id}/retry", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def writeback_retry(req: func.HttpRequest) -> func.HttpResponse:
+    ctx = writeback_context(watcher_deps(), run_id=secrets.token_hex(6))
+    return _json(*retry_writeback(ctx, req.route_params.get("id", "")))

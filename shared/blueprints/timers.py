@@ -1,5 +1,5 @@
 """Timer triggers. Schedules are app settings (%NAME% binding expressions), so ops change them without a
-deploy. The work itself lives in shared.scan."""
+deploy. The work itself lives in shared.scan and shared.completion_watcher."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import logging
 
 import azure.functions as func
 
-from shared.runtime import scan_deps
+from shared.completion_watcher import run_watcher
+from shared.runtime import scan_deps, watcher_deps
 from shared.scan import ScanReport, run_full_scan, run_incremental_scan
 
 bp = func.Blueprint()
@@ -26,6 +27,15 @@ def full_sweep(timer: func.TimerRequest) -> None:
 @bp.timer_trigger(arg_name="timer", schedule="%INCREMENTAL_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def incremental_pass(timer: func.TimerRequest) -> None:
     _log(run_incremental_scan(scan_deps()))
+
+
+@bp.function_name("completion_watcher")
+@bp.timer_trigger(arg_name="timer", schedule="%COMPLETION_SCHEDULE%", run_on_startup=False, use_monitor=True)
+def completion_watcher(timer: func.TimerRequest) -> None:
+    report = run_watcher(watcher_deps())
+    log.info("completion watcher %s: %d links in %d plans, seen %s, write-backs %s, %d Graph calls",
+             report.run_id, report.links, report.plans, dict(report.seen), dict(report.writebacks),
+             report.graph_calls)
 
 
 def _log(report: ScanReport) -> None:

@@ -72,7 +72,13 @@ def task_from_json(task: Mapping[str, Any]) -> PlannerTask:
         title=task.get("title") or "", percent_complete=int(task.get("percentComplete") or 0),
         etag=task.get("@odata.etag") or "", created=_datetime(task.get("createdDateTime")),
         completed=_datetime(task.get("completedDateTime")), completed_by=_identity_id(task.get("completedBy")),
-        assignee_ids=tuple(sorted(k for k in (task.get("assignments") or {}) if not k.startswith("@"))))
+        assignee_ids=tuple(sorted(k for k in (task.get("assignments") or {}) if not k.startswith("@"))),
+        completed_by_app=_by_application(task.get("completedBy")))
+
+
+def _by_application(identity: Any) -> bool:
+    """identitySet naming an application and no user: an app (this one) completed the task, not a person."""
+    return bool((identity or {}).get("application")) and not (identity or {}).get("user")
 
 
 def details_from_json(task_id: str, details: Mapping[str, Any]) -> TaskDetails:

@@ -70,6 +70,7 @@ class PlannerTask:
     completed: Optional[datetime]
     completed_by: Optional[str]  # user object id, or the application id when an app completed it
     assignee_ids: tuple[str, ...]
+    completed_by_app: bool = False  # completedBy names an application (us), not a person
 
 
 @dataclass(frozen=True)

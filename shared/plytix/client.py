@@ -184,11 +184,15 @@ class PlytixClient:
         params = {"all_attributes": "true"} if all_attributes else None
         return _first(self._call("get_product", "GET", _product_path(product_id), params=params))
 
-    def patch_product(self, product_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+    def patch_product(self, product_id: str, changes: Mapping[str, Any], *,
+                      repeat_if_unknown: bool = True) -> dict[str, Any]:
         """Change only what `changes` names: {"label"?, "status"?, "attributes"?: {label: value | None}}.
 
         Callers pass only the values that change (one note claims the attributes map is replaced rather
-        than merged: sending only changes is right either way). Returns the product after the change."""
+        than merged: sending only changes is right either way). Returns the product after the change.
+        With `repeat_if_unknown=False` a 5xx or lost answer raises Unavailable(outcome_unknown=True)
+        instead of re-sending (429s are still waited out): the write-back outbox re-reads the product
+        first, so a write that landed is never sent twice."""
         unknown = set(changes) - PATCHABLE
         if unknown:
             raise ValueError(f"patch_product can change only {sorted(PATCHABLE)}, not {sorted(unknown)}")
@@ -197,7 +201,8 @@ class PlytixClient:
         if "attributes" in changes and not isinstance(changes["attributes"], Mapping):
             raise ValueError("changes['attributes'] must map attribute labels to values")
         body = {k: dict(v) if k == "attributes" else v for k, v in changes.items()}
-        return _first(self._call("patch_product", "PATCH", _product_path(product_id), json=body))
+        return _first(self._call("patch_product", "PATCH", _product_path(product_id), json=body,
+                                 idempotent=repeat_if_unknown))
 
     def create_product(self, sku: str, *, label: Optional[str] = None, status: Optional[str] = None,
                        attributes: Optional[Mapping[str, Any]] = None,

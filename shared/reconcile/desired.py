@@ -37,7 +37,9 @@ def product_desired(finding: Finding, link: Link | None) -> Desired:
         owner_upn=finding.owner_upn, plan_id=finding.plan_id, bucket=finding.bucket, priority=finding.priority,
         due_in_days=finding.due_in_days, product_id=finding.subject,
         data={"kind": "product", "sku": finding.product.sku, "missing": missing_keys,
-              "missing_labels": [r.label for r in finding.missing], "tracked": tracked})
+              "missing_labels": [r.label for r in finding.missing], "tracked": tracked,
+              # the stage the product was in when the task was first created (the write-back's guard)
+              "stage": (link.data.get("stage") if link else None) or finding.product.stage})
 
 
 def build_desired(*, rule_id: str, rule_name: str, environment: str, findings: Iterable[Finding],

@@ -64,6 +64,10 @@ class ExecutionContext:
     plan_tasks: Mapping[str, PlannerTask] = field(default_factory=dict)
     # Audit entries and task index rows, written in batches; whoever builds the context flushes it.
     journal: Optional[PassJournal] = None
+    # Called with a link whose task a person completed, before the link is marked completed: the
+    # write-back (job 4) records its intent there, so whoever sees the completion first, scan or
+    # watcher, queues it once.
+    on_completed: Callable[[Link], None] = field(default=lambda link: None)
 
     def __post_init__(self) -> None:
         if self.journal is None:
@@ -320,6 +324,7 @@ class Executor:
 
     def _mark_completed(self, action: Action) -> Outcome:
         link = _need_link(action)
+        self.ctx.on_completed(link)
         now = self.ctx.now()
         self.ctx.stores.links.save(replace(link, state=LinkState.completed, completed_at=now, updated_at=now))
         return Outcome(action, True, action.reason, link.task_id)

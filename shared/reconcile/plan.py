@@ -96,6 +96,7 @@ class Policy:
     deleted_cooldown: timedelta
     claim_timeout: timedelta
     skip_backfill: bool
+    writes_back: bool = False  # the rule has on_complete: a person's completion is final (job 4)
 
 
 def plan_rule(*, rule_id: str, desired: Mapping[str, Desired], links: Iterable[Link],
@@ -153,6 +154,8 @@ def _decide(link: Link, want: Optional[Desired], tasks: Mapping[str, PlannerTask
         if task is None:
             return act(Kind.mark_deleted, "task no longer in the plan (deleted in Planner)")
         if task.percent_complete >= 100:
+            if policy.writes_back and not task.completed_by_app:
+                return act(Kind.mark_completed, "completed in Planner: the rule's on_complete writes back", task)
             if want is None:
                 return act(Kind.mark_closed, "task completed and the data is fixed", task) if covered else None
             if policy.reopen is ReopenPolicy.reopen:

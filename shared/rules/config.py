@@ -28,6 +28,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
 
 from shared.rules.errors import PathPart, Problem, RulesError, format_path
 from shared.rules.findings import Requirement
+from shared.rules.on_complete import OnCompleteConfig, on_complete_problems, stage_map_problems
 from shared.rules.presence import RequirementKind
 from shared.rules.product_view import DEFAULT_STAGE_ATTRIBUTE, ProductView
 from shared.rules.templates import DEFAULT_TITLE, check_title_template, placeholders
@@ -371,6 +372,7 @@ class RuleConfigBase(TaskSettings):
     reopen_policy: Optional[ReopenPolicy] = None  # None: the app setting REOPEN_POLICY decides
     group_threshold: Optional[int] = Field(None, ge=2, le=10_000)  # None: the app setting GROUP_THRESHOLD
     title: TitleTemplate = DEFAULT_TITLE
+    on_complete: Optional[OnCompleteConfig] = None  # job 4: see shared/rules/on_complete.py
 
 
 class RequiredAttributesRuleConfig(RuleConfigBase):
@@ -407,7 +409,7 @@ class RequiredAttributesRuleConfig(RuleConfigBase):
         """Attribute labels a product search must return for this rule (locales expanded)."""
         labels = {check.requirement.attribute for spec in self.scope_specs(rules_file.defaults)
                   for check in spec.checks(rules_file.locale_pattern)}
-        if self.select.stages is not None:
+        if self.select.stages is not None or (self.on_complete and self.on_complete.stage):
             labels.add(rules_file.workflow_stage_attribute)
         return labels
 
@@ -451,6 +453,7 @@ class RulesFile(_Model):
     defaults: TaskSettings = Field(default_factory=TaskSettings)
     workflow_stage_attribute: AttributeLabel = DEFAULT_STAGE_ATTRIBUTE
     locale_pattern: LocalePattern = DEFAULT_LOCALE_PATTERN
+    workflow_stages: Optional[list[Name]] = None  # the stage map, in order (on_complete `stage`)
     rules: list[RuleConfig]
 
     @cached_property
@@ -466,6 +469,7 @@ class RulesFile(_Model):
                 for spec in rule.scope_specs(self.defaults) if (plan := spec.setting("plan_id"))}
 
     def problems(self) -> Problems:
+        yield from stage_map_problems(self.workflow_stages)
         first_index: dict[str, int] = {}
         for index, rule in enumerate(self.rules):
             if rule.id in first_index:
@@ -473,6 +477,10 @@ class RulesFile(_Model):
             first_index.setdefault(rule.id, index)
             for path, message in rule.problems(self):
                 yield ("rules", index) + path, message
+            if rule.on_complete is not None:
+                for path, message in on_complete_problems(rule.on_complete, self.workflow_stages,
+                                                          self.workflow_stage_attribute):
+                    yield ("rules", index) + path, message
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -550,7 +558,7 @@ def _did_you_mean(key: str) -> str:
 def _known_keys() -> set[str]:
     """Every key any model in the file accepts (all subclasses of _Model, so new rule types count)."""
     keys: set[str] = set()
-    pending: list[type[BaseModel]] = [_Model]
+    pending: list[type[BaseModel]] = [_Model, OnCompleteConfig]
     while pending:
         model = pending.pop()
         keys.update(model.model_fields)

@@ -51,6 +51,7 @@ class ProductRef:
     sku: str
     label: str
     family: Optional[str]
+    stage: Optional[str] = None  # workflow stage when found: the write-back's guard (job 4)
 
 
 @dataclass(frozen=True)

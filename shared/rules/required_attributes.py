@@ -81,7 +81,7 @@ class RequiredAttributesRule:
             priority=spec.priority,
             due_in_days=spec.setting("due_in_days"),
             description=self._description(view, spec.scope, missing, len(checks), seen),
-            product=ProductRef(id=view.id, sku=view.sku, label=view.label, family=view.family),
+            product=ProductRef(id=view.id, sku=view.sku, label=view.label, family=view.family, stage=view.stage),
             group_key=f"{self.id}:{view.family or ''}",
         )
 

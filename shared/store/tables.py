@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 # Logical name -> table name suffix. Table names: 3-63 alphanumerics starting with a letter
 # (https://learn.microsoft.com/rest/api/storageservices/understanding-the-table-service-data-model).
 TABLE_SUFFIXES = {"links": "links", "taskindex": "taskindex", "snapshots": "snapshots",
-                  "cursors": "cursors", "audit": "audit"}
+                  "cursors": "cursors", "audit": "audit", "writebacks": "writebacks", "echoes": "echoes"}
 _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
 
 # The SDK's transport defaults are 300 s to connect and to read: far longer than a function should hang
@@ -63,7 +63,7 @@ def _client_options(endpoint: str, overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 class TableStores:
-    """links, task_index, snapshots, cursors and audit stores, plus `stats` (requests per table and kind)."""
+    """links, task_index, snapshots, cursors and audit stores (`table()` for the rest), plus `stats`."""
 
     def __init__(self, service: TableServiceClient, prefix: str, *, stats: Optional[StoreStats] = None,
                  credential: Any = None):
@@ -111,6 +111,11 @@ class TableStores:
     def journal(self) -> PassJournal:
         """A buffer for one pass's audit entries and task index rows (written in batches; see journal.py)."""
         return PassJournal(self.audit, self.task_index)
+
+    def table(self, logical: str) -> StoreTable:
+        """One table by logical name, for stores that live with their job (shared/writeback/ uses
+        `writebacks` and `echoes`)."""
+        return self._tables[logical]
 
     def ensure_tables(self) -> None:
         """Create the tables that do not exist yet; safe to run concurrently and repeatedly."""
