@@ -68,6 +68,9 @@ class Settings(BaseModel):
     PLYTIX_AUTH_URL: str = Field("https://auth.plytix.com", description="Plytix auth root, no trailing slash.")
     PLYTIX_RATE_PER_10S: int = Field(20, ge=1, le=1000, description="Client-side cap per 10 seconds.")
     PLYTIX_RATE_PER_HOUR: int = Field(2000, ge=1, le=1_000_000, description="Client-side cap per hour.")
+    PLYTIX_RATE_MARGIN_SECONDS: float = Field(0.5, ge=0, le=10, description="Each rate window is treated as "
+                                              "this much longer, for the time between a call's slot and its "
+                                              "arrival at Plytix.")
     PLYTIX_TIMEOUT_SECONDS: float = Field(30.0, gt=0, le=300)
     PLYTIX_PRODUCT_URL_TEMPLATE: str = Field(
         "https://app.plytix.com/products/{product_id}",

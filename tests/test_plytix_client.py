@@ -423,6 +423,26 @@ def test_limiter_reservations_queue_concurrent_callers_in_order() -> None:
     assert waits == [0.0, 0.0, 1.0, 1.0, 2.0]
 
 
+def test_limiter_margin_widens_every_window_so_edge_calls_land_outside_the_servers() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter([(2, 1.0), (3, 10.0)], margin=0.25, clock=clock, sleep=clock.sleep)
+    starts = []
+    for _ in range(4):
+        limiter.acquire()
+        starts.append(clock.now - 1000.0)
+    assert starts == [0.0, 0.0, 1.25, 10.25]
+
+
+def test_a_full_server_window_holds_back_every_caller_until_it_ends() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter([(5, 1.0)], clock=clock, sleep=clock.sleep)
+    limiter.acquire()
+    limiter.hold(3.0)  # a 429 said the window ends in 3 s (another instance used it up)
+    assert [limiter.reserve() for _ in range(2)] == [3.0, 3.0]
+    limiter.hold(1.0)  # a shorter hold never brings a booked slot forward
+    assert limiter.reserve() == 3.0
+
+
 def test_token_cache_refreshes_ahead_of_expiry_and_once_per_invalidation() -> None:
     clock = FakeClock()
     issued: list[str] = []

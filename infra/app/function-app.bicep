@@ -92,6 +92,10 @@ param plytixRatePer10s int = 20
 param plytixRatePerHour int = 2000
 
 param plytixTimeoutSeconds int = 30
+
+@description('PLYTIX_RATE_MARGIN_SECONDS: each Plytix rate window is treated as this much longer (seconds, a decimal).')
+param plytixRateMarginSeconds string = '0.5'
+
 param plytixProductUrlTemplate string = 'https://app.plytix.com/products/{product_id}'
 param graphBaseUrl string = 'https://graph.microsoft.com/v1.0'
 
@@ -177,6 +181,7 @@ var appSettings = {
   PLYTIX_AUTH_URL: plytixAuthUrl
   PLYTIX_RATE_PER_10S: string(plytixRatePer10s)
   PLYTIX_RATE_PER_HOUR: string(plytixRatePerHour)
+  PLYTIX_RATE_MARGIN_SECONDS: plytixRateMarginSeconds
   PLYTIX_TIMEOUT_SECONDS: string(plytixTimeoutSeconds)
   PLYTIX_PRODUCT_URL_TEMPLATE: plytixProductUrlTemplate
   GRAPH_BASE_URL: graphBaseUrl

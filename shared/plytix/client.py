@@ -30,7 +30,7 @@ from pydantic import SecretStr
 from shared.observability import record_api_call
 from shared.plytix.errors import AuthError, PlytixError, RateLimited, Unavailable, error_from_response
 from shared.plytix.ratelimit import RateLimiter, WaitTooLong
-from shared.plytix.retry import backoff_delay, retry_after_seconds
+from shared.plytix.retry import backoff_delay, retry_after_seconds, window_ttl_seconds
 from shared.plytix.tokens import TokenCache
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class PlytixClient:
                  rate_per_10s: int = 20, rate_per_hour: int = 2000, timeout: float = 30.0,
                  max_retries: int = 6, backoff_base: float = 0.5, http: Optional[httpx.Client] = None,
                  backoff_cap: float = 30.0, max_retry_after: float = 60.0,
-                 limiter: Optional[RateLimiter] = None) -> None:
+                 limiter: Optional[RateLimiter] = None, rate_margin: float = 0.5) -> None:
         """`max_retry_after`: a Retry-After longer than this is not slept through; RateLimited is raised
         at once so that a function invocation can checkpoint instead of idling past its time limit."""
         if not api_key or not api_password:
@@ -104,7 +104,7 @@ class PlytixClient:
         self._max_retry_after = max_retry_after
         self._owns_http = http is None
         self._http = http or httpx.Client(follow_redirects=False)
-        self._limiter = limiter or RateLimiter([(rate_per_10s, 10.0), (rate_per_hour, 3600.0)])
+        self._limiter = limiter or RateLimiter([(rate_per_10s, 10.0), (rate_per_hour, 3600.0)], margin=rate_margin)
         self._token_limiter = RateLimiter([(TOKEN_RATE_PER_SECOND, 1.0)])
         self._tokens = TokenCache(self._fetch_token)
         self._deprecations_seen: set[str] = set()
@@ -119,6 +119,7 @@ class PlytixClient:
             api_key=settings.PLYTIX_API_KEY.get_secret_value(),
             api_password=settings.PLYTIX_API_PASSWORD.get_secret_value(),
             rate_per_10s=settings.PLYTIX_RATE_PER_10S, rate_per_hour=settings.PLYTIX_RATE_PER_HOUR,
+            rate_margin=settings.PLYTIX_RATE_MARGIN_SECONDS,
             timeout=settings.PLYTIX_TIMEOUT_SECONDS)
         options.update(overrides)
         return cls(**options)
@@ -306,6 +307,11 @@ class PlytixClient:
             retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             if status == 429:
                 self.stats.add("rate_limited")
+                # Live 429 bodies carry the window's remaining `ttl` (API_FACTS.md): every caller of this
+                # process waits for the server's window to end, not only this one.
+                retry_after = retry_after if retry_after is not None else window_ttl_seconds(response)
+                if retry_after is not None:
+                    self._limiter.hold(retry_after)
             error = self._error(endpoint, response, retry_after)
             if status != 429 and not idempotent:
                 raise Unavailable(error.message, status=status, endpoint=endpoint, outcome_unknown=True)

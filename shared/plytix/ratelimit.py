@@ -7,6 +7,15 @@ limit, so the server's 429 (handled by the client's backoff) stays the final wor
 
 Thread-safe and fair: a caller reserves the earliest slot that every window allows, then sleeps outside
 the lock, so concurrent callers queue in order instead of polling.
+
+Why a margin: the server counts a call when it ARRIVES, in fixed windows that start at the first call
+after the previous window ended; we count it when its slot begins. Between the two lie the token lookup,
+thread scheduling and the network, and they vary from call to call: a call that waited exactly one window
+after the call `limit` places before it can still arrive a few milliseconds inside the server's window and
+get a 429 (2-3 per rate-limited 10k sweep, issue 14). Each window is therefore treated as `margin` seconds
+longer than it is. And when the server says a window is full anyway (another instance shares the account),
+`hold` keeps every caller of this process back until the server's window ends, instead of each one
+finding out with a 429 of its own.
 """
 
 from __future__ import annotations
@@ -20,12 +29,14 @@ from typing import Callable, Sequence
 class RateLimiter:
     """At most `limit` calls in any `seconds`-long sliding window, for every (limit, seconds) given."""
 
-    def __init__(self, limits: Sequence[tuple[int, float]], *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, limits: Sequence[tuple[int, float]], *, margin: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         for limit, seconds in limits:
             if limit < 1 or seconds <= 0:
                 raise ValueError("every window needs limit >= 1 and seconds > 0")
-        self._windows = [(limit, seconds, deque[float]()) for limit, seconds in limits]
+        if margin < 0:
+            raise ValueError("margin must be >= 0")
+        self._windows = [(limit, seconds + margin, deque[float]()) for limit, seconds in limits]
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -50,6 +61,11 @@ class RateLimiter:
                 log.append(slot)
             self._last = slot
             return slot - now
+
+    def hold(self, seconds: float) -> None:
+        """The server says its window is full for `seconds` more: no slot starts before then."""
+        with self._lock:
+            self._last = max(self._last, self._clock() + max(0.0, seconds))
 
     def acquire(self, max_wait: float = float("inf")) -> float:
         """Wait until a call is allowed; return the seconds waited. Raises WaitTooLong instead of

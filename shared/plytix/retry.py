@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 
 def retry_after_seconds(value: Optional[str], *, now: Optional[datetime] = None) -> Optional[float]:
@@ -39,3 +39,13 @@ def backoff_delay(attempt: int, *, base: float, cap: float, rand: Callable[[], f
     attempt 0 waits between base/2 and base, attempt 1 between base and 2*base, and so on."""
     step = min(cap, base * (2 ** attempt))
     return step / 2 + rand() * step / 2
+
+
+def window_ttl_seconds(response: Any) -> Optional[float]:
+    """The `ttl` of a live Plytix 429 body ({"message", "limit", "window_size", "ttl"}, API_FACTS.md):
+    seconds until the full window ends. None when the body does not say."""
+    try:
+        ttl = response.json().get("ttl")
+    except (ValueError, AttributeError):
+        return None
+    return float(ttl) if isinstance(ttl, (int, float)) and not isinstance(ttl, bool) and ttl >= 0 else None
