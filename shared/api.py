@@ -65,7 +65,22 @@ def _check_upstream(settings: Settings) -> Reply:
     return (200 if healthy else 503), {"status": "ok" if healthy else "degraded", "version": __version__,
                                        "environment": settings.ENVIRONMENT_NAME, "checks": checks,
                                        "poison_messages": poison.counts,
-                                       "writebacks": _writebacks(stores)}
+                                       "writebacks": _writebacks(stores),
+                                       "plan_capacity": _plan_capacity(stores)}
+
+
+def _plan_capacity(stores: Any) -> dict[str, Any]:
+    """Each plan's active tasks and overflow as the last pass counted them (stored with its watermark):
+    reported, not a failed check, since the rules file's plan_overflow policy handles what does not fit."""
+    from shared.scan import WATERMARK_CURSOR
+
+    try:
+        cursor = stores.cursors.get(WATERMARK_CURSOR)
+    except Exception:  # noqa: BLE001 - table_storage already reports an unreachable store
+        return {}
+    if cursor is None:
+        return {}
+    return {"pass_started": cursor.value.get("since"), "plans": cursor.value.get("plan_capacity") or {}}
 
 
 def _poison_report(settings: Any) -> Any:
@@ -148,16 +163,20 @@ def parse_limit(params: Mapping[str, str], maximum: int, default: int = 200) -> 
 
 
 def audit(params: Mapping[str, str]) -> Reply:
-    """GET /api/audit?product=ID[&limit=N]: a product's history, oldest first."""
+    """GET /api/audit?product=ID[&limit=N]: a product's history, oldest first; with `plan=ID` instead,
+    what happened to a whole plan (passes that found it near Planner's active task limit)."""
     product = (params.get("product") or "").strip()
-    if not product:
-        return 400, {"error": "query parameter 'product' is required"}
+    plan = (params.get("plan") or "").strip()
+    if bool(product) == bool(plan):
+        return 400, {"error": "give exactly one of the query parameters 'product' and 'plan'"}
     limit = parse_limit(params, MAX_AUDIT_LIMIT)
     if isinstance(limit, str):
         return 400, {"error": limit}
     from shared.runtime import clients
 
     _, _, stores = clients(get_settings())
+    if plan:
+        return 200, {"plan": plan, "entries": [_entry_json(e) for e in stores.audit.for_plan(plan, limit=limit)]}
     entries = stores.audit.for_product(product, limit=limit)
     return 200, {"product": product, "entries": [_entry_json(e) for e in entries]}
 
@@ -165,4 +184,4 @@ def audit(params: Mapping[str, str]) -> Reply:
 def _entry_json(entry: Any) -> dict[str, Any]:
     return {"at": entry.at.isoformat() if entry.at else None, "action": entry.action, "reason": entry.reason,
             "rule": entry.rule_id, "task_id": entry.task_id, "fingerprint": entry.fingerprint,
-            "run_id": entry.run_id, "dry_run": entry.dry_run}
+            "run_id": entry.run_id, "dry_run": entry.dry_run, "details": entry.details}

@@ -18,12 +18,13 @@ from shared.feed import ProductFeed
 from shared.observability import log_event
 from shared.planner import PlannerClient, PlannerError, PlannerTask
 from shared.plytix import PlytixClient
-from shared.reconcile.desired import NO_GROUPING, build_desired
+from shared.reconcile.capacity import PLANNER_ACTIVE_TASK_LIMIT, Digest, PlanCapacity, fit_to_capacity
+from shared.reconcile.desired import NO_GROUPING, build_desired, digest_desired
 from shared.reconcile.execute import ExecutionContext, Executor
 from shared.reconcile.plan import WRITING_KINDS, Action, Kind, Policy, apply_creation_cap, plan_rule
 from shared.rules import Finding, ProductView, Rule, RulesFile
 from shared.settings import Settings
-from shared.store import ConcurrentUpdate, Cursor, Link, TableStores
+from shared.store import AuditEntry, ConcurrentUpdate, Cursor, Link, LinkState, TableStores
 from shared.writeback import on_complete_of, queue_write_back, writeback_context
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class ScanReport:
     errors: list[str] = field(default_factory=list)
     api_calls: dict[str, int] = field(default_factory=dict)
     retry_products: set[str] = field(default_factory=set)  # work left for the next pass
+    plan_capacity: dict[str, dict[str, int]] = field(default_factory=dict)  # per plan: active, overflow...
 
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "mode": self.mode, "dry_run": self.dry_run, "started": self.started.isoformat(),
@@ -54,7 +56,7 @@ class ScanReport:
                 "actions": [a.to_json() for a in self.planned if a.kind is not Kind.wait],
                 "planned": dict(Counter(a.kind.value for a in self.planned)),
                 "done": dict(self.done), "skipped": dict(self.skipped), "errors": self.errors,
-                "api_calls": self.api_calls}
+                "api_calls": self.api_calls, "plan_capacity": self.plan_capacity}
 
 
 @dataclass
@@ -197,7 +199,8 @@ def _save_watermark(deps: ScanDeps, previous: Optional[Cursor], report: ScanRepo
         return
     retry = sorted(report.retry_products)[:MAX_RETRY_PRODUCTS]
     cursor = Cursor(name=WATERMARK_CURSOR,
-                    value={"since": since, "rules_hash": deps.rules_file.content_hash, "retry": retry},
+                    value={"since": since, "rules_hash": deps.rules_file.content_hash, "retry": retry,
+                           "plan_capacity": report.plan_capacity, "run_id": report.run_id},
                     etag=previous.etag if previous else None)
     try:
         deps.stores.cursors.save(cursor)
@@ -221,9 +224,13 @@ def _reconcile(deps: ScanDeps, rules: list[Rule], links_by_rule: dict[str, dict[
     """Plan every rule's actions, cap creations, and (unless a dry run) execute them.
     `evaluated(product_id)` says whether this pass read that (linked) product."""
     settings, now = deps.settings, deps.clock()
+    overflow = deps.rules_file.plan_overflow
     plan_ids = {f.plan_id for fs in findings.values() for f in fs} | {
         l.plan_id for links in links_by_rule.values() for l in links.values() if l.plan_id}
+    if overflow.spill_plan_id and plan_ids:
+        plan_ids.add(overflow.spill_plan_id)
     tasks, unreachable = _list_tasks(deps.planner, plan_ids, report)
+    capacity = PlanCapacity(tasks.values(), plan_ids - unreachable, settings.PLAN_CAPACITY_MARGIN)
     remaining = settings.MAX_TASKS_PER_RUN
     first_runs: list[str] = []
     for rule in rules:
@@ -245,9 +252,12 @@ def _reconcile(deps: ScanDeps, rules: list[Rule], links_by_rule: dict[str, dict[
         actions = plan_rule(rule_id=rule.id, desired=desired, links=links.values(), tasks=tasks,
                             covered=lambda link: _covered(link, evaluated), policy=policy, now=now,
                             first_run=first_run)
-        actions = [a for a in actions if _plan_of(a) not in unreachable]
+        actions = [a for a in actions if a.plan_id not in unreachable]
         actions, remaining = apply_creation_cap(actions, remaining)
+        actions = fit_to_capacity(actions, capacity, overflow, _digester(
+            rule, settings.ENVIRONMENT_NAME, findings.get(rule.id, ()), links, evaluated))
         report.planned.extend(actions)
+    report.plan_capacity = capacity.to_json()
     if report.dry_run:
         return
     ctx = ExecutionContext(stores=deps.stores, planner=deps.planner, now=deps.clock, run_id=report.run_id,
@@ -270,15 +280,42 @@ def _reconcile(deps: ScanDeps, rules: list[Rule], links_by_rule: dict[str, dict[
                 report.errors.append(f"{action.kind.value} {action.fingerprint[:12]}: {outcome.note}")
     finally:
         assert ctx.journal is not None
+        for room in capacity.overflowing().values():
+            ctx.journal.audit(AuditEntry(
+                action="plan_overflow", run_id=report.run_id, details=room.to_json(), plan_id=room.plan_id,
+                reason=f"plan {room.plan_id} holds {room.active} active tasks (Planner allows about "
+                       f"{PLANNER_ACTIVE_TASK_LIMIT}): {room.overflow} new tasks did not fit; {room.spilled} "
+                       f"spilled, {room.digested} in digest tasks, {room.deferred} deferred"))
         ctx.journal.flush()
     for rule_id in first_runs:
         _mark_seen(deps, rule_id, report.run_id)
 
 
-def _plan_of(action: Action) -> Optional[str]:
-    if action.desired is not None:
-        return action.desired.plan_id
-    return action.link.plan_id if action.link is not None else None
+def _digester(rule: Rule, environment: str, findings: Iterable[Finding], links: dict[str, Link],
+              evaluated: Callable[[str], bool]) -> Digest:
+    """Digest tasks for one rule's creations that did not fit (capacity.fit_to_capacity): a new group task,
+    or the re-creation of the key's finished group. A key whose group another worker is creating (pending)
+    or that is still open waits (an open group would have taken these findings in already)."""
+    by_fp = {f.fingerprint: f for f in findings}
+
+    def digest(overflow: list[Action]) -> tuple[list[Action], list[Action]]:
+        groups, beyond = digest_desired(rule_id=rule.id, rule_name=rule.name, environment=environment,
+                                        findings=[by_fp[a.fingerprint] for a in overflow], evaluated=evaluated)
+        left = {f.fingerprint for f in beyond}
+        actions = []
+        for group in groups:
+            link = links.get(group.fingerprint)
+            members = len(group.data.get("members") or ())
+            reason = f"{members} products grouped: plan {group.plan_id} is near Planner's active task limit"
+            if link is None:
+                actions.append(Action(Kind.create, rule.id, group.fingerprint, reason, desired=group))
+            elif link.state in (LinkState.closed, LinkState.completed, LinkState.deleted):
+                actions.append(Action(Kind.recreate, rule.id, group.fingerprint, reason, desired=group, link=link))
+            else:
+                left |= set(group.data.get("members") or ())
+        return actions, [a for a in overflow if a.fingerprint in left]
+
+    return digest
 
 
 def _products_about(product_id: Optional[str], data: dict[str, Any]) -> set[str]:

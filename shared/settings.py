@@ -116,6 +116,9 @@ class Settings(BaseModel):
     GROUP_THRESHOLD: int = Field(25, ge=2, le=10_000,
                                  description="Above this many new findings for one rule and family in one "
                                              "scan, create one grouped task instead.")
+    PLAN_CAPACITY_MARGIN: int = Field(100, ge=0, le=2000,
+                                      description="Individual tasks stop this many below Planner's ~2,400 "
+                                                  "active tasks per plan; digests may use the margin.")
     SKIP_BACKFILL: bool = Field(False, description="On a rule's first scan, record findings without "
                                                    "creating tasks (no flood on first enablement).")
     REOPEN_POLICY: ReopenPolicy = Field(ReopenPolicy.reopen, description="Default for rules that set none.")

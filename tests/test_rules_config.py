@@ -180,6 +180,13 @@ MALFORMED = {
     "alias that contains itself": (
         "version: 1\nrules: &x [*x]\n",
         "rules.yaml:2: rules[0]: an alias refers to itself"),
+    "spill without a plan": (
+        HEAD.replace("rules:\n", "plan_overflow: {policy: spill}\nrules:\n") + RULE,
+        "rules.yaml:6: plan_overflow: policy spill needs spill_plan_id: the plan that takes the tasks that do "
+        "not fit"),
+    "spill into a plan the rules write to": (
+        HEAD.replace("rules:\n", "plan_overflow: {policy: spill, spill_plan_id: plan-1}\nrules:\n") + RULE,
+        "rules.yaml:6: plan_overflow.spill_plan_id: must be a plan no rule writes to (it takes their overflow)"),
     "rule is a string": (
         HEAD + "  - core\n",
         "rules.yaml:7: rules[0]: must be a mapping (got 'core')"),

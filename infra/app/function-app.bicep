@@ -130,6 +130,9 @@ param incrementalOverlapSeconds int = 300
 
 param maxTasksPerRun int = 200
 param groupThreshold int = 25
+
+@description('PLAN_CAPACITY_MARGIN: individual tasks stop this many below Planner\'s ~2,400 active tasks per plan.')
+param planCapacityMargin int = 100
 param skipBackfill bool = false
 
 @description('HEALTH_CACHE_SECONDS: how long /api/health reuses its upstream checks (probes then cost no API call).')
@@ -199,6 +202,7 @@ var appSettings = {
   INCREMENTAL_OVERLAP_SECONDS: string(incrementalOverlapSeconds)
   MAX_TASKS_PER_RUN: string(maxTasksPerRun)
   GROUP_THRESHOLD: string(groupThreshold)
+  PLAN_CAPACITY_MARGIN: string(planCapacityMargin)
   SKIP_BACKFILL: skipBackfill ? 'true' : 'false'
   REOPEN_POLICY: reopenPolicy
   DELETED_TASK_COOLDOWN_DAYS: string(deletedTaskCooldownDays)

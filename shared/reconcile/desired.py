@@ -82,6 +82,25 @@ def build_desired(*, rule_id: str, rule_name: str, environment: str, findings: I
     return desired
 
 
+def digest_desired(*, rule_id: str, rule_name: str, environment: str, findings: Iterable[Finding],
+                   evaluated: Callable[[str], bool]) -> tuple[list[Desired], list[Finding]]:
+    """Grouped tasks for new findings that did not fit in their plan as tasks of their own (see
+    capacity.py): one per group key (rule and family), as GROUP_THRESHOLD's groups are, so later passes
+    treat them alike. Returns the groups and the findings beyond a group's MAX_GROUP_MEMBERS."""
+    by_key: dict[str, list[Finding]] = defaultdict(list)
+    for finding in findings:
+        by_key[finding.group_key].append(finding)
+    by_fp = {f.fingerprint: f for found in by_key.values() for f in found}
+    groups: list[Desired] = []
+    left: list[Finding] = []
+    for key, new in by_key.items():
+        group, overflow = _group_desired(rule_id, rule_name, environment, key, new, None, by_fp, evaluated, set())
+        if group is not None:
+            groups.append(group)
+        left += overflow
+    return groups, left
+
+
 def _group_desired(rule_id: str, rule_name: str, environment: str, key: str, new_findings: list[Finding],
                    link: Link | None, by_fp: Mapping[str, Finding], evaluated: Callable[[str], bool],
                    own: set[str]) -> tuple[Desired | None, list[Finding]]:

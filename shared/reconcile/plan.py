@@ -78,6 +78,13 @@ class Action:
             return self.desired.product_id
         return self.link.product_id if self.link is not None else None
 
+    @property
+    def plan_id(self) -> Optional[str]:
+        """The plan the action writes to: the desired task's, else the link's."""
+        if self.desired is not None:
+            return self.desired.plan_id
+        return self.link.plan_id if self.link is not None else None
+
     def to_json(self) -> dict[str, Any]:
         """What a dry run returns: kind, reason and enough to recognise the task."""
         title = self.desired.title if self.desired else (self.link.title if self.link else "")

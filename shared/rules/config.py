@@ -445,12 +445,30 @@ RuleConfig = Annotated[Union[RULE_MODELS], Field(discriminator="type")]
 RULE_TYPES: tuple[str, ...] = tuple(get_args(model.model_fields["type"].annotation)[0] for model in RULE_MODELS)
 
 
+class PlanOverflowConfig(_Model):
+    """What happens to new tasks once a plan nears Planner's limit of about 2,400 active tasks (403
+    MaximumActiveTasksInProject, API_FACTS.md): `digest` groups them into one task per rule and family
+    (the grouped tasks of GROUP_THRESHOLD), `spill` creates them in `spill_plan_id` instead."""
+
+    policy: Literal["digest", "spill"] = "digest"
+    spill_plan_id: Optional[PlanId] = None
+
+    @model_validator(mode="after")
+    def _spill_needs_a_plan(self) -> "PlanOverflowConfig":
+        if self.policy == "spill" and self.spill_plan_id is None:
+            raise ValueError("policy spill needs spill_plan_id: the plan that takes the tasks that do not fit")
+        if self.policy == "digest" and self.spill_plan_id is not None:
+            raise ValueError("spill_plan_id is only used with policy: spill")
+        return self
+
+
 class RulesFile(_Model):
     """A validated rules file. Build it with `load_rules` or `parse_rules`, which also run the
     cross-field checks (`problems`)."""
 
     version: Literal[1]
     defaults: TaskSettings = Field(default_factory=TaskSettings)
+    plan_overflow: PlanOverflowConfig = Field(default_factory=PlanOverflowConfig)
     workflow_stage_attribute: AttributeLabel = DEFAULT_STAGE_ATTRIBUTE
     locale_pattern: LocalePattern = DEFAULT_LOCALE_PATTERN
     workflow_stages: Optional[list[Name]] = None  # the stage map, in order (on_complete `stage`)
@@ -464,12 +482,19 @@ class RulesFile(_Model):
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def plan_ids(self) -> set[str]:
-        """The plans the enabled rules write to: each scope's effective plan (channel, rule, defaults)."""
-        return {plan for rule in self.rules if rule.enabled
-                for spec in rule.scope_specs(self.defaults) if (plan := spec.setting("plan_id"))}
+        """The plans the enabled rules write to: each scope's effective plan (channel, rule, defaults), and
+        the plan that takes what does not fit (plan_overflow.spill_plan_id)."""
+        plans = {plan for rule in self.rules if rule.enabled
+                 for spec in rule.scope_specs(self.defaults) if (plan := spec.setting("plan_id"))}
+        spill = self.plan_overflow.spill_plan_id
+        return plans | {spill} if spill else plans
 
     def problems(self) -> Problems:
         yield from stage_map_problems(self.workflow_stages)
+        spill = self.plan_overflow.spill_plan_id
+        if spill is not None and any(rule.enabled and spec.setting("plan_id") == spill
+                                     for rule in self.rules for spec in rule.scope_specs(self.defaults)):
+            yield ("plan_overflow", "spill_plan_id"), "must be a plan no rule writes to (it takes their overflow)"
         first_index: dict[str, int] = {}
         for index, rule in enumerate(self.rules):
             if rule.id in first_index:

@@ -4,7 +4,8 @@ A product's rows live in one of 16 partitions chosen by a hash of its id ("produ
 RowKey "<escaped id>!<time>": one product's history is one contiguous RowKey range, and the rows of a
 pass's actions share few partitions, so a pass writes them in a few transactions (one per partition and
 100 rows) instead of one request per action. "!" is escaped inside the id, so no id's range holds another's.
-Actions on no single product go to "rule:<escaped id>" (or "general") with RowKey "<time>". The time part
+Actions about a whole plan (it is full) go to "plan:<escaped id>", other actions on no single product to
+"rule:<escaped id>" (or "general"), with RowKey "<time>". The time part
 is UTC to the microsecond, a sequence number within the append call and a random suffix: it sorts
 chronologically (fixed-width ISO text sorts like time), keeps entries of one call in order, and never
 collides across instances. Rows written before this layout (PartitionKey "product:<escaped id>") are
@@ -49,10 +50,11 @@ class AuditEntry:
     dry_run: bool = False
     details: dict[str, Any] = field(default_factory=dict)
     at: Optional[datetime] = None  # set at append when None
+    plan_id: Optional[str] = None  # for actions about a whole plan (e.g. it is full)
 
 
 _FIELDS = ("action", "reason", "rule_id", "product_id", "fingerprint", "task_id", "run_id", "dry_run",
-           "details", "at")
+           "details", "at", "plan_id")
 
 
 class AuditStore:
@@ -92,6 +94,13 @@ class AuditStore:
             {"pk": _product_partition(product_id), "lo": prefix, "hi": prefix[:-1] + _AFTER_SEPARATOR}))
         return list(latest)
 
+    def for_plan(self, plan_id: str, limit: int = 200) -> list[AuditEntry]:
+        """The latest `limit` entries about a whole plan (its capacity), oldest first."""
+        latest: deque[AuditEntry] = deque(maxlen=limit)
+        latest.extend(_entry_from(e) for e in self._table.query("PartitionKey eq @pk",
+                                                                 {"pk": _plan_partition(plan_id)}))
+        return list(latest)
+
     def _rows(self, entry: AuditEntry, seq: int) -> list[dict[str, Any]]:
         if not entry.action or not entry.reason:
             raise InvalidValue("an audit entry needs an action and a reason")
@@ -102,6 +111,8 @@ class AuditStore:
         if entry.product_id is not None:
             partition = _product_partition(entry.product_id)
             row_key = _product_row_prefix(entry.product_id) + row_key
+        elif entry.plan_id is not None:
+            partition = _plan_partition(entry.plan_id)
         elif entry.rule_id is not None:
             partition = "rule:" + key_for(entry.rule_id, "rule_id")
         else:
@@ -119,6 +130,10 @@ _LEGACY_PRODUCT_PREFIX = "product:"
 _SEPARATOR, _AFTER_SEPARATOR = "!", '"'  # consecutive characters: [id + "!", id + '"') is one product
 
 
+def _plan_partition(plan_id: str) -> str:
+    return "plan:" + key_for(plan_id, "plan_id")
+
+
 def _product_partition(product_id: str) -> str:
     """One of 16 partitions, stable across processes (sha256, not hash())."""
     return "products-" + hashlib.sha256(product_id.encode("utf-8")).hexdigest()[0]
@@ -134,4 +149,4 @@ def _entry_from(entity: TableEntity) -> AuditEntry:
                       product_id=read_str(entity, "product_id"), fingerprint=read_str(entity, "fingerprint"),
                       task_id=read_str(entity, "task_id"), run_id=read_str(entity, "run_id"),
                       dry_run=bool(entity.get("dry_run", False)), details=read_json(entity, "details", {}),
-                      at=read_datetime(entity, "at"))
+                      at=read_datetime(entity, "at"), plan_id=read_str(entity, "plan_id"))
