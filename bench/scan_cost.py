@@ -13,6 +13,10 @@ What it prints, against the issue's goals:
 - peak memory of the scan: tracemalloc peak (started after the clients are built) and, on Linux, the
   growth of the peak RSS (VmHWM, reset through /proc/self/clear_refs); goal: flat from 1k to 10k;
 - a second scan with nothing to do: the steady-state cost of every further pass;
+- the Plytix calls spent on families: the stand-in's search is strict (as documented, it never returns
+  `product_family_id`), so family and level come from `GET /products/{id}` for the products that need them
+  (here: those with a finding), cached in Table Storage; bound: one per such product on the first pass,
+  goal: zero on an unchanged catalog;
 - where memory grows: the peak of streaming the catalog alone (keeping nothing), with the cyclic garbage
   collector left alone and with cycles collected after every page.
 Times come from runs without tracemalloc; the memory figures from a second, identical world (see measure).
@@ -130,6 +134,13 @@ class SizeResult:
                 _counts(self.rescan.done), f"{self.rescan.wall_seconds:.2f}",
                 f"{self.rescan.wall_seconds * 1000 / self.products:.2f}")
 
+    def family_row(self) -> tuple[str, ...]:
+        first, steady = self.first.plytix, self.rescan.plytix
+        return (f"{self.products:,}", f"{self.first.search_calls:,}", f"{first.get('get_product', 0):,}",
+                f"{self.findings:,}", f"{steady.get('get_product', 0):,}", "0",
+                f"{sum(first.values()) - self.first.search_calls - first.get('get_product', 0):,}",
+                f"{sum(steady.values()) - self.rescan.search_calls - steady.get('get_product', 0):,}")
+
     def memory_row(self) -> tuple[str, ...]:
         rss = self.memory.scan_rss_growth
         return (f"{self.products:,}", f"{self.findings:,}", _mib(self.memory.scan_peak),
@@ -141,6 +152,8 @@ FIRST_HEADER = ("products", "findings", "tasks created", "search calls", "lower 
                 "Graph calls", "Graph/task", "storage req/task", "wall s", "ms/product", "peak traced MiB")
 RESCAN_HEADER = ("products", "search calls", "other Plytix", "Graph calls", "Graph by endpoint", "storage req",
                  "actions done", "wall s", "ms/product")
+FAMILY_HEADER = ("products", "search calls", "family GETs, first pass", "bound (products with a finding)",
+                 "family GETs, unchanged catalog", "goal", "other Plytix, first", "other Plytix, unchanged")
 MEMORY_HEADER = ("products", "findings", "scan peak MiB", "scan peak RSS +MiB", "stream alone MiB",
                  "stream, cycles collected per page MiB")
 
@@ -384,6 +397,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"  {r.products:,}: {_counts(r.first.graph)}")
     print("\nSecond scan, nothing to do (the steady-state cost of every further pass)")
     print(render(RESCAN_HEADER, [r.rescan_row() for r in results]))
+    print("\nPlytix calls for family and level (strict search: GET /products/{id} only where needed, cached "
+          "in Table Storage by `modified`; other = token, filter listing, family names)")
+    print(render(FAMILY_HEADER, [r.family_row() for r in results]))
     print("\nMemory (traced peaks; the streams read the same catalog and keep nothing)")
     print(render(MEMORY_HEADER, [r.memory_row() for r in results]))
     print()

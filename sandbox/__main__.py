@@ -31,6 +31,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--token-lifetime", type=float, default=900, help="Plytix token seconds (default 900)")
     parser.add_argument("--rate-per-10s", type=int, default=None, help="Plytix 10-second window (default off)")
     parser.add_argument("--rate-per-hour", type=int, default=None, help="Plytix hourly window (default off)")
+    parser.add_argument("--rich-search", action="store_true",
+                        help="Plytix search also lists and returns id, product_family_id and product_type "
+                             "(default: only the documented fields, as a strict account behaves)")
     args = parser.parse_args(argv)
     if args.products < 0 or not 0 <= args.gap_rate <= 1:
         parser.error("--products must be >= 0 and --gap-rate between 0 and 1")
@@ -40,11 +43,13 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     plytix = PlytixSandbox(products=args.products, seed=args.seed, token_lifetime=args.token_lifetime,
-                           rate_per_10s=args.rate_per_10s, rate_per_hour=args.rate_per_hour, gap_rate=args.gap_rate)
+                           rate_per_10s=args.rate_per_10s, rate_per_hour=args.rate_per_hour, gap_rate=args.gap_rate,
+                           rich_search=args.rich_search)
     servers = [RunningServer(plytix.app, args.host, args.plytix_port),
                RunningServer(GraphSandbox(seed=args.seed).app, args.host, args.graph_port)]
     plytix_url, graph_url = servers[0].url, servers[1].url
-    print(f"Plytix stand-in: {plytix_url}  ({args.products} products, seed {args.seed})")
+    search = "rich" if args.rich_search else "strict"
+    print(f"Plytix stand-in: {plytix_url}  ({args.products} products, seed {args.seed}, {search} search)")
     print(f"  PLYTIX_BASE_URL={plytix_url} PLYTIX_AUTH_URL={plytix_url}")
     print(f"  PLYTIX_API_KEY={DEV_API_KEY} PLYTIX_API_PASSWORD={DEV_API_PASSWORD}  (development only)")
     print(f"Graph stand-in:  {graph_url}/v1.0  (bearer token {DEV_TOKEN!r}, development only)")

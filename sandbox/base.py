@@ -128,8 +128,11 @@ class App:
     """A route table with fault injection. Handlers run under one lock: the stand-ins' state is simple
     dicts, and serialising writes is how the real services appear to a single client anyway."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, fault_body: Optional[Callable[[int], JsonBody]] = None) -> None:
+        """`fault_body(status)` is the body an injected status fault answers with: each stand-in passes
+        its service's own error shape, so a client meets the same bodies on a bad day as on a real one."""
         self.name = name
+        self.fault_body = fault_body or (lambda status: {"error": {"msg": f"injected {status}"}})
         self.routes: list[_Route] = []
         self.faults = FaultBoard()
         self.lock = threading.RLock()
@@ -218,8 +221,7 @@ def _make_handler(app: App) -> type[BaseHTTPRequestHandler]:
                             pass
                 status = int(fault["status"])
                 headers = {"Retry-After": str(fault.get("retry_after", 1))} if status in (429, 503) else {}
-                self._send(Response(status, {"error": {"code": "InjectedFault",
-                                                       "msg": f"injected {status}"}}, headers))
+                self._send(Response(status, app.fault_body(status), headers))
                 return
             if fault and fault["kind"] == "hang":
                 time.sleep(float(fault.get("seconds", 5)))

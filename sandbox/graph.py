@@ -61,6 +61,19 @@ _ID = r"(?P<{}>[^/]+)"
 GraphHandler = Callable[[Request], Response]
 
 
+# Graph's error codes for the statuses a fault can inject ("Microsoft Graph error responses and resource
+# types", https://learn.microsoft.com/graph/errors: code values such as generalException, serviceNotAvailable).
+_FAULT_CODES = {401: "InvalidAuthenticationToken", 408: "timeout", 409: "conflict", 412: "preconditionFailed",
+                429: "TooManyRequests", 500: "generalException", 502: "generalException",
+                503: "serviceNotAvailable", 504: "generalException"}
+
+
+def _fault_body(status: int) -> Any:
+    """An injected fault's body in Graph's error shape: error.code, error.message, error.innerError with
+    request-id and date, as every real Graph error has."""
+    return graph_error(status, _FAULT_CODES.get(status, "generalException"), f"injected {status}").response.body
+
+
 def _json_body(req: Request) -> Any:
     if not req.body:
         raise graph_error(400, "BadRequest", "A request body is required.")
@@ -98,7 +111,7 @@ class GraphSandbox:
 
     def __init__(self, *, seed: int = 7) -> None:
         self.state = PlannerState(seed=seed)
-        self.app = App("graph")
+        self.app = App("graph", fault_body=_fault_body)
         self._register_graph_routes()
         self._register_admin_routes()
 
@@ -344,8 +357,7 @@ class GraphSandbox:
         if fault and fault["kind"] == "status":
             status = int(fault["status"])
             retry = {"Retry-After": str(fault.get("retry_after", 1))} if status in (429, 503) else {}
-            return graph_error(status, "TooManyRequests" if status == 429 else "InjectedFault",
-                               f"injected {status}", retry).response
+            return HttpError(status, _fault_body(status), retry).response
         if fault and fault["kind"] == "hang":  # the gateway gave up before the service acted
             return graph_error(504, "GatewayTimeout", "The inner request timed out.").response
         inner = Request(method, split.path, parse_qs(split.query, keep_blank_values=True), headers, payload, params)

@@ -44,7 +44,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Iterator, Optional
 from urllib.parse import urlencode
 
-from sandbox.base import App, Request, Response, RunningServer
+from sandbox.base import App, HttpError, Request, Response, RunningServer
 from sandbox.catalog import STATUSES, AttributeDef, Category, build_catalog, completeness, is_empty, iso
 from sandbox.plytix_limits import TOKEN_RATE_PER_SECOND, SandboxConfig, _FixedWindow, _TokenIssuer
 from sandbox.plytix_search import (MAX_SEARCH_ATTRIBUTES, ORDER_LIMIT, _NUMBER_OPS, Product, _error, _Field,
@@ -60,9 +60,8 @@ DEV_API_PASSWORD = "sandbox-api-password"
 # ---------------------------------------------------------------------------------------------------
 
 _PRODUCT_ID = r"(?P<product_id>(?!search$)[^/]+)"
-_SYSTEM_COLUMNS = ("label", "status", "created", "modified", "gtin", "categories", "assets", "thumbnail",
-                   "product_family_id", "product_family_model_id", "product_type", "product_level",
-                   "num_variations", "_parent_id")
+# Columns rich search serves beyond its listing (strict search serves only what it lists).
+_RICH_COLUMNS = ("product_family_model_id", "num_variations", "_parent_id")
 _STATUS_MSG = "Value is not valid, valid values are [Draft, Completed, Archived]"  # the collection's 422
 
 
@@ -72,9 +71,14 @@ class PlytixSandbox:
     def __init__(self, *, products: int = 200, seed: int = 7, token_lifetime: float = 900,
                  rate_per_10s: Optional[int] = None, rate_per_hour: Optional[int] = None, gap_rate: float = 0.1,
                  order_limit: int = ORDER_LIMIT, max_search_attributes: int = MAX_SEARCH_ATTRIBUTES,
-                 rate_windows: tuple[float, float] = (10.0, 3600.0)) -> None:
+                 rate_windows: tuple[float, float] = (10.0, 3600.0), rich_search: bool = False) -> None:
         """`order_limit` and `rate_windows` exist so tests can reach the 428 and both 429 windows with a
-        small catalog and in a fraction of a second; their defaults are the real service's."""
+        small catalog and in a fraction of a second; their defaults are the real service's.
+
+        `rich_search` switches product search from the documented, strict behaviour (only the fields
+        `GET /api/v1/filters/product` lists may be filtered on or requested, `product_family_id` never
+        comes back from a search) to a friendlier one that also lists and returns `id`,
+        `product_family_id` and `product_type` (see plytix_search._product_fields)."""
         # The seed: definitions (attributes, families, categories, assets) are read from it for good;
         # products live in self._products from here on (read them with products()/product()).
         self.catalog = build_catalog(products, seed, gap_rate)
@@ -82,13 +86,16 @@ class PlytixSandbox:
                                     rate_per_hour=rate_per_hour)
         self.order_limit = order_limit
         self.max_search_attributes = max_search_attributes
-        self.app = App("plytix")
+        self.app = App("plytix", fault_body=_fault_body)
         self._products: dict[str, Product] = {p["id"]: p for p in self.catalog.products}
         self._by_sku = {p["sku"]: p["id"] for p in self.catalog.products}
         self._history: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        self._fields, self._properties = _product_fields(self.catalog.attributes.values())
+        self.rich_search = rich_search
+        self._fields, self._properties = _product_fields(self.catalog.attributes.values(), rich=rich_search)
         self._filterable = {**self._fields, **self._properties}
-        self._columns = set(_SYSTEM_COLUMNS) | {f"attributes.{label}" for label in self.catalog.attributes}
+        # What a search may request: what the listing names ("'key' value is what MUST be used in
+        # requests", collection); rich mode also serves the other system fields of a product.
+        self._columns = set(self._filterable) | (set(_RICH_COLUMNS) if rich_search else set())
         self._tokens = _TokenIssuer()
         self._windows = (_FixedWindow(rate_windows[0]), _FixedWindow(rate_windows[1]))
         self._token_window = _FixedWindow(1.0)
@@ -183,13 +190,14 @@ class PlytixSandbox:
 
     def _check_rate(self) -> None:
         now = time.monotonic()
-        waits = [window.hit(limit, now) for window, limit in
-                 zip(self._windows, (self.config.rate_per_10s, self.config.rate_per_hour)) if limit is not None]
-        over = [w for w in waits if w is not None]
+        over = [(wait, window, limit) for window, limit in
+                zip(self._windows, (self.config.rate_per_10s, self.config.rate_per_hour))
+                if limit is not None and (wait := window.hit(limit, now)) is not None]
         if over:
             self._counters["rate_limited"] += 1
-            headers = {"Retry-After": str(max(1, math.ceil(max(over))))} if self.config.retry_after else None
-            raise _error(429, "API rate limit exceeded", headers=headers)
+            wait, window, limit = max(over, key=lambda o: o[0])
+            headers = {"Retry-After": str(max(1, math.ceil(wait)))} if self.config.retry_after else None
+            raise HttpError(429, rate_limit_body(limit, window.seconds, wait), headers)
 
     def _api(self, method: str, path_regex: str, name: str) -> Callable[[Callable[[Request], Response]], Any]:
         """Register an /api/v1 handler behind Bearer auth, the rate limit and the deprecation header."""
@@ -253,6 +261,8 @@ class PlytixSandbox:
                 item["categories"] = self._category_links(product["categories"])
             elif column == "thumbnail":
                 item["thumbnail"] = {"id": product["thumbnail"]["id"]} if product["thumbnail"] else None
+            elif column not in product:  # properties, images, static_lists: computed from the record
+                item[column] = copy.deepcopy(self._filterable[column].get(product))
             else:
                 item[column] = copy.deepcopy(product[column])
         return item
@@ -640,6 +650,21 @@ class PlytixSandbox:
         @route("GET", r"/_sandbox/stats", "admin")
         def stats(_: Request) -> Response:
             return Response(200, self.stats())
+
+
+def rate_limit_body(limit: int, window_seconds: float, ttl: float) -> dict[str, Any]:
+    """A 429 as clients observe it on the live service (third-party observation, 2026-09, API_FACTS.md):
+    `{"message", "limit", "window_size", "ttl"}` and no rate-limit headers. The units of `window_size` and
+    `ttl` are not documented; seconds, as whole numbers, is our reading (UNVERIFIED)."""
+    return {"message": "API rate limit exceeded", "limit": limit, "window_size": int(window_seconds),
+            "ttl": max(1, math.ceil(ttl))}
+
+
+def _fault_body(status: int) -> dict[str, Any]:
+    """The body of an injected fault: the live 429 shape, else the v1 error body ({"error": {"msg"}})."""
+    if status == 429:
+        return rate_limit_body(20, 10, 1)
+    return {"error": {"msg": f"injected {status}"}}
 
 
 def _reference_media(definition: AttributeDef, value: Any) -> Any:

@@ -59,6 +59,9 @@ def _check_upstream(settings: Settings) -> Reply:
         checks["rules"] = False
         checks["graph"] = False
         checks["rules_error"] = str(exc)
+    else:
+        if checks["plytix"]:
+            checks["rules_match_plytix"] = _rules_match_plytix(rules_file, plytix, checks)
     poison = _poison_report(settings)
     checks["poison_queues"] = poison.healthy
     healthy = all(v is True for k, v in checks.items() if k != "rules_error")
@@ -106,6 +109,24 @@ def _writebacks(stores: Any) -> dict[str, Any]:
         return {"error": exc.__class__.__name__}
 
 
+def _rules_match_plytix(rules_file: Any, plytix: Any, checks: dict[str, Any]) -> bool:
+    """Does every attribute the enabled rules name exist in the account? The listing is cached per client
+    (shared/plytix/schema.py), so this costs a call at most every 15 minutes. A mismatch is the message
+    a scan would refuse to start with (file:line, the label, the nearest existing label)."""
+    from shared.plytix import search_schema
+    from shared.rules import AccountMismatch, check_against_account
+
+    try:
+        check_against_account(rules_file, search_schema(plytix).attribute_labels)
+    except AccountMismatch as exc:
+        checks["rules_error"] = str(exc)
+        return False
+    except Exception as exc:  # noqa: BLE001 - health reports every failure instead of raising
+        checks["rules_error"] = f"could not read the Plytix filter listing: {exc.__class__.__name__}"
+        return False
+    return True
+
+
 def _answers(ping: Callable[[], Any]) -> bool:
     try:
         ping()
@@ -141,6 +162,8 @@ def start_scan(body: bytes, params: Mapping[str, str]) -> Reply:
         return 503, {"error": str(exc)}
     try:
         report = run_full_scan(deps, dry_run=dry_run, rule_ids=rules)
+    except RulesError as exc:  # e.g. AccountMismatch: the rules name attributes the account does not have
+        return 503, {"error": str(exc)}
     except ValueError as exc:
         return 400, {"error": str(exc)}
     return 200, report.to_json()

@@ -1,8 +1,9 @@
 """Command line: `python -m shared <subcommand> ...`.
 
 Subcommands register in SUBCOMMANDS as (help, configure_parser, run); `run` returns the exit code.
-Exit codes: 0 success, 2 invalid input (the same code argparse uses for a bad command line), so CI can
-tell "the rules file is wrong" from a crash (1).
+Exit codes: 0 success, 2 invalid input (the same code argparse uses for a bad command line), 3 a service
+the command needs could not be asked, so CI can tell "the rules file is wrong" from an outage and from a
+crash (1).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import argparse
 import sys
 from typing import Callable, Optional, Sequence
 
-from shared.rules import RulesError, load_rules
+from shared.rules import RulesError, RulesFile, check_against_account, load_rules
 
 EXIT_OK = 0
 EXIT_INVALID = 2
+EXIT_UPSTREAM = 3  # a service the command needs (Plytix) could not be asked
 
 Configure = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], int]
@@ -22,20 +24,55 @@ Run = Callable[[argparse.Namespace], int]
 
 def _configure_validate_rules(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="path of the YAML rules file")
+    parser.add_argument("--against-plytix", action="store_true",
+                        help="also check that every attribute the rules name exists in the Plytix account "
+                             "(reads GET /api/v1/filters/product with the PLYTIX_* app settings from the "
+                             "environment)")
 
 
 def _run_validate_rules(args: argparse.Namespace) -> int:
     try:
         rules_file = load_rules(args.file)
+        if args.against_plytix:
+            _check_against_plytix(rules_file)
     except RulesError as exc:
         print(exc, file=sys.stderr)
         return EXIT_INVALID
+    except _Upstream as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_UPSTREAM
     ids = ", ".join(rule.id for rule in rules_file.rules)
     disabled = [rule.id for rule in rules_file.rules if not rule.enabled]
     note = f"; disabled: {', '.join(disabled)}" if disabled else ""
     count = len(rules_file.rules)
-    print(f"{args.file}: {count} rule{'' if count == 1 else 's'} OK ({ids}{note})")
+    checked = "; every attribute they name exists in the Plytix account" if args.against_plytix else ""
+    print(f"{args.file}: {count} rule{'' if count == 1 else 's'} OK ({ids}{note}){checked}")
     return EXIT_OK
+
+
+class _Upstream(Exception):
+    """Plytix could not be asked (settings missing, credentials refused, service down): one line."""
+
+
+def _check_against_plytix(rules_file: RulesFile) -> None:
+    """Raise AccountMismatch (a RulesError: file:line, label, nearest label) for every attribute the
+    rules name, disabled rules included, that the account's filter listing does not have."""
+    import os
+
+    from shared.plytix import PlytixClient, PlytixError, search_schema
+    from shared.settings import SettingsError, load_settings
+
+    # Only the PLYTIX_* settings matter here: a storage setting, which Settings insists on, is filled in
+    # when absent so that checking rules does not need a storage account.
+    environ = {"STORAGE_TABLE_ENDPOINT": "https://unused.table.core.windows.net", **os.environ}
+    try:
+        with PlytixClient.from_settings(load_settings(environ)) as plytix:
+            labels = search_schema(plytix).attribute_labels
+    except SettingsError as exc:
+        raise _Upstream(f"cannot check against Plytix: {exc}") from None
+    except PlytixError as exc:
+        raise _Upstream(f"cannot check against Plytix: {exc}") from None
+    check_against_account(rules_file, labels, include_disabled=True)
 
 
 def _configure_scan(parser: argparse.ArgumentParser) -> None:

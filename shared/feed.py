@@ -7,11 +7,16 @@ is larger, the first chunk pages through the catalog and each further chunk is f
 ids of that page (`id in [...]`, <= 100 ids), which does not depend on Plytix keeping a stable order
 between two separate paged queries.
 
+Only what the account's `GET /api/v1/filters/product` lists is requested or filtered on
+(shared/plytix/schema.py): a column it does not list would be a 422. Where `id` is not a listed filter
+field (the documented listing does not name it), lookups by id fall back to `GET /products/{id}`, one
+call per product, which also gives the family and level that search does not.
+
 Passes:
 - `full_sweep`: every product (no filter, no `order`: ordering more than 10,000 matches answers 428);
 - `changed_since(watermark)`: products with `modified` after the watermark, for the incremental pass;
 - `by_ids(ids)`: given products, e.g. those a sweep did not return although tasks are about them.
-Both stream page by page: memory stays flat as the catalog grows.
+All stream page by page: memory stays flat as the catalog grows.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import time
 import weakref
 from typing import Any, Iterable, Iterator, Sequence
 
-from shared.plytix import PlytixClient
+from shared.plytix import NotFound, PlytixClient, SearchSchema, search_schema
+from shared.product_details import read_by_get
 from shared.rules.product_view import PRODUCT_FIELDS
 
 MAX_ATTRIBUTES_PER_SEARCH = 20
@@ -57,6 +63,10 @@ class ProductFeed:
         _families_cache[self.plytix] = (now, families)
         return dict(families)
 
+    def schema(self) -> SearchSchema:
+        """The account's searchable fields (cached per client, see shared/plytix/schema.py)."""
+        return search_schema(self.plytix)
+
     def full_sweep(self, attribute_labels: Iterable[str]) -> Iterator[dict[str, Any]]:
         return self._stream([], attribute_labels, order=None)
 
@@ -65,22 +75,44 @@ class ProductFeed:
                             attribute_labels, order=None)
 
     def by_ids(self, product_ids: Iterable[str], attribute_labels: Iterable[str]) -> Iterator[dict[str, Any]]:
-        """These products (those that still exist), 100 ids per search."""
+        """These products (those that still exist): 100 ids per search where the account lists `id` as a
+        filter field with `in`, else one `GET /products/{id}` each."""
         ids, labels = sorted(set(product_ids)), set(attribute_labels)
+        if not self._searchable_by_id():
+            yield from self._get_each(ids)
+            return
         for start in range(0, len(ids), PAGE_SIZE):
             chunk = ids[start:start + PAGE_SIZE]
             yield from self._stream([[{"field": "id", "operator": "in", "value": chunk}]], labels, order=None)
 
+    def _searchable_by_id(self) -> bool:
+        return self.schema().allows("id", "in")
+
+    def _get_each(self, ids: Iterable[str]) -> Iterator[dict[str, Any]]:
+        """`GET /products/{id}` per id (every non-empty attribute comes back); deleted ones are skipped."""
+        for product_id in ids:
+            try:
+                yield read_by_get(self.plytix.get_product(product_id, all_attributes=False))
+            except NotFound:
+                continue
+
     def _stream(self, filters: list, attribute_labels: Iterable[str], order: str | None) -> Iterator[dict[str, Any]]:
-        first, *rest = chunk_fields(search_fields(attribute_labels))
+        first, *rest = chunk_fields(self.schema().listed(search_fields(attribute_labels)))
         for page in self.plytix.search_pages(filters, first, page_size=PAGE_SIZE, order=order):
             if rest and page:
                 self._complete(page, rest)
             yield from page
 
     def _complete(self, page: list[dict[str, Any]], chunks: list[list[str]]) -> None:
-        """Fetch the remaining attribute chunks for exactly this page's products and merge them in."""
+        """Fetch the remaining attribute chunks for exactly this page's products and merge them in (by a
+        search on their ids, or where `id` is not searchable, by reading each product whole)."""
         by_id = {p["id"]: p for p in page}
+        if not self._searchable_by_id():
+            for full in self._get_each(list(by_id)):
+                target = by_id[full["id"]]
+                attributes = {**(target.get("attributes") or {}), **(full.get("attributes") or {})}
+                target.update(full, attributes=attributes)
+            return
         for fields in chunks:
             for extra in self.plytix.search([[{"field": "id", "operator": "in", "value": list(by_id)}]],
                                             fields, page_size=PAGE_SIZE):

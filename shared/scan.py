@@ -18,11 +18,12 @@ from shared.feed import ProductFeed
 from shared.observability import log_event
 from shared.planner import PlannerClient, PlannerError, PlannerTask
 from shared.plytix import PlytixClient
+from shared.product_details import DetailResolver, lacks_details, selection_needs_details
 from shared.reconcile.capacity import PLANNER_ACTIVE_TASK_LIMIT, Digest, PlanCapacity, fit_to_capacity
 from shared.reconcile.desired import NO_GROUPING, build_desired, digest_desired
 from shared.reconcile.execute import ExecutionContext, Executor
 from shared.reconcile.plan import WRITING_KINDS, Action, Kind, Policy, apply_creation_cap, plan_rule
-from shared.rules import Finding, ProductView, Rule, RulesFile
+from shared.rules import Finding, ProductView, Rule, RulesFile, check_against_account
 from shared.settings import Settings
 from shared.store import AuditEntry, ConcurrentUpdate, Cursor, Link, LinkState, TableStores
 from shared.writeback import on_complete_of, queue_write_back, writeback_context
@@ -70,7 +71,14 @@ class ScanDeps:
     planner: PlannerClient
     stores: TableStores
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
-    claim_timeout: timedelta = timedelta(minutes=5)
+    claim_timeout: Optional[timedelta] = None  # None: the app setting CLAIM_TIMEOUT_SECONDS
+
+    @property
+    def stale_claim_after(self) -> timedelta:
+        """How old a `pending` claim must be before another pass takes it over."""
+        if self.claim_timeout is not None:
+            return self.claim_timeout
+        return timedelta(seconds=self.settings.CLAIM_TIMEOUT_SECONDS)
 
 
 WATERMARK_CURSOR = "feed-watermark"
@@ -136,7 +144,11 @@ def _run_pass(deps: ScanDeps, rules: list[Rule], report: ScanReport, feed: Produ
     linked products a sweep did not return are therefore looked up again by id, and only those that no
     longer exist count as gone."""
     calls_before = _api_calls(deps)
+    # Before anything runs: a rule naming an attribute the account does not have (a typo) would make
+    # every search a 422, or every product look incomplete. AccountMismatch names file, line and label.
+    check_against_account(deps.rules_file, feed.schema().attribute_labels, rule_ids={rule.id for rule in rules})
     families = feed.families()
+    details = DetailResolver(deps.plytix, deps.stores.families, write=not report.dry_run)
     attributes = set().union(*(rule.needed_attributes() for rule in rules)) if rules else set()
     links_by_rule = {rule.id: {l.fingerprint: l for l in deps.stores.links.list_rule(rule.id)} for rule in rules}
     watched = _linked_products(links_by_rule)
@@ -150,6 +162,12 @@ def _run_pass(deps: ScanDeps, rules: list[Rule], report: ScanReport, feed: Produ
                                            stage_attribute=deps.rules_file.workflow_stage_attribute)
             found = [f for rule in rules if rule.selects(view)
                      for f in rule.evaluate(view, deps.settings.ENVIRONMENT_NAME)]
+            if lacks_details(product) and (found or selection_needs_details(rules, view)):
+                # Family (routing, grouping, selection) and level come from the cache or one GET.
+                view = ProductView.from_plytix(details.complete(product), families,
+                                               stage_attribute=deps.rules_file.workflow_stage_attribute)
+                found = [f for rule in rules if rule.selects(view)
+                         for f in rule.evaluate(view, deps.settings.ENVIRONMENT_NAME)]
         except Exception as exc:  # noqa: BLE001 - one odd product must not stop the pass for the catalog
             log.exception("evaluating product %s failed", product_id)
             report.errors.append(f"product {product_id!r}: {exc.__class__.__name__}: {exc}")
@@ -247,11 +265,16 @@ def _reconcile(deps: ScanDeps, rules: list[Rule], links_by_rule: dict[str, dict[
             first_runs.append(rule.id)
         policy = Policy(reopen=rule.reopen_policy or settings.REOPEN_POLICY,
                         deleted_cooldown=timedelta(days=settings.DELETED_TASK_COOLDOWN_DAYS),
-                        claim_timeout=deps.claim_timeout, skip_backfill=settings.SKIP_BACKFILL,
+                        claim_timeout=deps.stale_claim_after, skip_backfill=settings.SKIP_BACKFILL,
                         writes_back=on_complete_of(deps.rules_file, rule.id) is not None)
         actions = plan_rule(rule_id=rule.id, desired=desired, links=links.values(), tasks=tasks,
                             covered=lambda link: _covered(link, evaluated), policy=policy, now=now,
                             first_run=first_run)
+        # A plan that could not be listed: its work waits, and its products go on the retry list so the
+        # next incremental pass does it (not the next full sweep, up to a day later).
+        for action in actions:
+            if action.plan_id in unreachable:
+                report.retry_products.update(_products_of(action))
         actions = [a for a in actions if a.plan_id not in unreachable]
         actions, remaining = apply_creation_cap(actions, remaining)
         actions = fit_to_capacity(actions, capacity, overflow, _digester(

@@ -126,6 +126,10 @@ class Settings(BaseModel):
                                         description="How long /api/health reuses its upstream checks.")
     DELETED_TASK_COOLDOWN_DAYS: int = Field(7, ge=0, le=3650,
                                             description="A task a person deleted is not recreated before this.")
+    CLAIM_TIMEOUT_SECONDS: int = Field(300, ge=60, le=86_400,
+                                       description="A `pending` claim older than this is taken over by the next "
+                                                   "pass (its creator is presumed dead). Must exceed the longest "
+                                                   "create: a POST plus its details write, with retries.")
 
     @field_validator("PLYTIX_BASE_URL", "PLYTIX_AUTH_URL", "GRAPH_BASE_URL")
     @classmethod

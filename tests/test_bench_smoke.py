@@ -15,13 +15,15 @@ def test_scan_bench_at_100_products_stays_within_the_call_bounds(azurite: str) -
     assert (result.products, result.findings, result.created) == (100, 5, 5)  # 5% of 100 have gaps
     assert result.lower_bound == 1
     assert result.first.search_calls <= scan_cost.SEARCH_GOAL * result.lower_bound
-    assert result.first.plytix == {"search": 1, "families": 1, "token": 1}
+    # Strict search gives no family: one GET per product with a finding, and the filter listing once.
+    assert result.first.plytix == {"search": 1, "families": 1, "token": 1, "filters": 1, "get_product": 5}
     # Per task: create it, read its details' etag, write the details; per pass: list the plan, resolve the
     # owner, find the bucket.
     assert result.first.graph["create_task"] == result.created
     assert result.first.graph_calls <= 3 * result.created + 3
     assert result.rescan.done == {}
-    assert result.rescan.plytix == {"search": 1}  # families are cached between passes
+    assert result.rescan.plytix == {"search": 1}  # families, the listing and each family are cached
+    assert result.family_row()[2:6] == ("5", "5", "0", "0")
     assert result.rescan.graph == {"list_plan_tasks": 1}
     # One page of 100 products is about 110 KB of JSON: reading it must not take more than a few MiB.
     assert 0 < result.memory.stream_peak_collected < 4 * 1024 * 1024

@@ -115,3 +115,45 @@ def test_scan_names_a_missing_setting(tmp_path: Path) -> None:
     result = run_cli("scan", "--dry-run", env=env)
     assert result.returncode == 2
     assert "PLYTIX_API_KEY: missing" in result.stderr and "Traceback" not in result.stderr
+
+
+def _plytix_env(plytix: Any, password: str = "sandbox-api-password") -> dict[str, str]:
+    """Only the PLYTIX_* settings: checking rules against the account needs no storage or Graph."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLYTIX_", "GRAPH_", "STORAGE_"))}
+    env.update({"PLYTIX_API_KEY": "sandbox-api-key", "PLYTIX_API_PASSWORD": password,
+                "PLYTIX_BASE_URL": plytix.url, "PLYTIX_AUTH_URL": plytix.url})
+    return env
+
+
+def test_against_plytix_passes_when_every_attribute_exists(plytix_sandbox: Any, tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(VALID.replace("[description]", "[short_description]"), encoding="utf-8")
+    result = run_cli("validate-rules", str(path), "--against-plytix", env=_plytix_env(plytix_sandbox))
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    assert result.stdout.endswith("every attribute they name exists in the Plytix account\n")
+
+
+def test_against_plytix_names_file_line_and_the_nearest_label(plytix_sandbox: Any, tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    # `short_desc` and `imagez` are well-formed labels: only the account can say they do not exist.
+    path.write_text(VALID.replace("[description]", "[short_desc]").replace("attribute: images", "attribute: imagez"),
+                    encoding="utf-8")
+    assert run_cli("validate-rules", str(path)).returncode == 0
+    result = run_cli("validate-rules", str(path), "--against-plytix", env=_plytix_env(plytix_sandbox))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"{path}:10: rules[0].require[0].attribute: attribute 'short_desc' does not exist in the Plytix account "
+        "(did you mean 'short_description'?)",
+        f"{path}:16: rules[1].require[0].attribute: attribute 'imagez' does not exist in the Plytix account "
+        "(did you mean 'images'?)",
+    ]
+
+
+def test_against_plytix_says_when_plytix_cannot_be_asked(plytix_sandbox: Any, tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(VALID, encoding="utf-8")
+    result = run_cli("validate-rules", str(path), "--against-plytix",
+                     env=_plytix_env(plytix_sandbox, password="wrong-password"))
+    assert result.returncode == 3
+    assert result.stderr.startswith("cannot check against Plytix: ") and "Traceback" not in result.stderr
+    assert "wrong-password" not in result.stderr

@@ -103,7 +103,7 @@ def test_health_reports_version_and_every_dependency_without_secrets(host):
     body = response.json()
     assert body["status"] == "ok"
     assert body["checks"] == {"table_storage": True, "plytix": True, "rules": True, "graph": True,
-                              "poison_queues": True}
+                              "poison_queues": True, "rules_match_plytix": True}
     assert body["poison_messages"] == {f"{host['queue_prefix']}-scans-poison": 0}
     assert body["version"]
     assert "sandbox-api-password" not in response.text and "AccountKey" not in response.text
@@ -180,7 +180,7 @@ def test_health_says_which_dependency_does_not_answer(host):
     body = response.json()
     assert body["status"] == "degraded"
     assert body["checks"] == {"table_storage": True, "plytix": True, "rules": True, "graph": False,
-                              "poison_queues": True}
+                              "poison_queues": True, "rules_match_plytix": True}
 
 
 def test_the_deployment_guide_smoke_block_works_as_written(host):
@@ -206,3 +206,21 @@ def test_write_back_routes_answer_bad_input_with_4xx_json(host):
     assert missing.status_code == 404
     health = httpx.get(f"{host['base']}/health", timeout=30).json()
     assert health["writebacks"] == {"failed": 0, "pending": 0}
+
+
+def test_a_rule_naming_an_attribute_the_account_lacks_fails_health_and_refuses_scans(host, tmp_path):
+    """`short_desc` is a well-formed label, so the file alone is valid; the account has no such attribute."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES_YAML.replace("short_description", "short_desc"))
+    os.utime(rules, (time.time() + 5, time.time() + 5))  # a new mtime: the host reloads the file
+    health = httpx.get(f"{host['base']}/health", params={"deep": "true"}, timeout=30)  # not the cached answer
+    assert health.status_code == 503
+    body = health.json()
+    assert body["checks"]["rules_match_plytix"] is False and body["checks"]["rules"] is True
+    assert f"{rules}:" in body["checks"]["rules_error"]
+    assert "'short_desc'" in body["checks"]["rules_error"] and "did you mean 'short_description'" in body["checks"]["rules_error"]
+    httpx.delete(f"{host['plytix'].url}/_sandbox/calls")
+    scan = httpx.post(f"{host['base']}/scans", json={"dry_run": True}, headers={"x-functions-key": KEY}, timeout=60)
+    assert scan.status_code == 503 and "short_desc" in scan.json()["error"]
+    calls = httpx.get(f"{host['plytix'].url}/_sandbox/calls").json()["calls"]
+    assert "plytix.search" not in calls, "the scan refused before reading any product"

@@ -153,7 +153,7 @@ def test_order_on_too_many_matches_raises_order_too_broad(make_client: ClientFac
             list(client.search([], ["modified"], order="-modified"))
         assert broad.value.status == 428
         assert client.stats.calls["search"] == 1  # raised, not retried or worked around
-        narrow = [[{"field": "product_type", "operator": "eq", "value": "PARENT"}]]
+        narrow = [[{"field": "product_level", "operator": "eq", "value": 1}]]
         stamps = [p["modified"] for p in client.search(narrow, ["modified"], order="-modified")]
         assert stamps and stamps == sorted(stamps, reverse=True)
 
@@ -259,6 +259,26 @@ def test_the_client_limiter_keeps_the_server_from_ever_answering_429(make_client
         client = make_client(server, limiter=RateLimiter([(3, 0.4)]))
         assert len(list(client.search([], [], page_size=10))) == 60
         assert sandbox.stats()["rate_limited"] == 0 and client.stats.limiter_wait_seconds > 0.3
+
+
+def test_the_token_is_taken_after_the_wait_for_the_rate_limit_slot(make_client: ClientFactory) -> None:
+    """A 1-second token and one call per 1.5 s: a token taken before the wait would be stale when sent."""
+    sandbox = PlytixSandbox(products=10, token_lifetime=1.0)
+    with sandbox.serving() as server:
+        client = make_client(server, limiter=RateLimiter([(1, 1.5)]))
+        assert client.count() == 10 and client.count() == 10
+        assert client.stats.limiter_wait_seconds > 1.0
+        assert client.stats.reauthentications == 0 and sandbox.stats()["unauthorized"] == 0
+        assert client.stats.token_fetches == 2
+
+
+def test_a_live_429_body_becomes_rate_limited_with_its_message(plytix_sandbox: Any,
+                                                                make_client: ClientFactory) -> None:
+    client = make_client(plytix_sandbox, max_retries=0)
+    fault(plytix_sandbox, "plytix.search", kind="status", status=429)
+    with pytest.raises(RateLimited) as limited:
+        client.count()
+    assert limited.value.status == 429 and limited.value.message == "API rate limit exceeded"
 
 
 def test_retry_after_is_honoured(plytix_sandbox: Any, client: PlytixClient) -> None:

@@ -196,8 +196,8 @@ OPERATOR_CASES: list[tuple[str, Case]] = [
                                  "value": "merino"},
                                 lambda p: "merino" in p["label"].lower()
                                 or "merino" in (_value(p, "attributes.description_en") or "").lower())),
-    ("product_type", lambda ps: ({"field": "product_type", "operator": "eq", "value": "PARENT"},
-                                 lambda p: p["product_type"] == "PARENT")),
+    ("product_level", lambda ps: ({"field": "product_level", "operator": "eq", "value": 1},
+                                  lambda p: p["product_type"] == "PARENT")),
     ("_is_variation", lambda ps: ({"field": "_is_variation", "operator": "eq", "value": True},
                                   lambda p: p["product_level"] == 2)),
 ]
@@ -215,12 +215,12 @@ def test_every_operator_matches_a_brute_force_scan(shared: Any, reader: httpx.Cl
 
 def test_conditions_are_anded_inside_a_list_and_ored_between_lists(shared: Any, reader: httpx.Client) -> None:
     products = shared.sandbox.products()
-    family = products[0]["product_family_id"]
-    filters = [[{"field": "product_family_id", "operator": "eq", "value": family},
+    brand = products[0]["attributes"]["brand"]
+    filters = [[{"field": "attributes.brand", "operator": "eq", "value": brand},
                 {"field": "attributes.workflow_stage", "operator": "eq", "value": "enrichment"}],
                [{"field": "status", "operator": "eq", "value": "Archived"}]]
     expected = [p["id"] for p in products
-                if (p["product_family_id"] == family and p["attributes"].get("workflow_stage") == "enrichment")
+                if (p["attributes"].get("brand") == brand and p["attributes"].get("workflow_stage") == "enrichment")
                 or p["status"] == "Archived"]
     assert len(expected) > 2
     assert all_ids(reader, filters) == expected
@@ -247,9 +247,8 @@ def test_invalid_searches_get_422_naming_the_problem(reader: httpx.Client, body:
 
 def test_fifty_attributes_are_accepted(shared: Any, reader: httpx.Client) -> None:
     labels = [f"attributes.{label}" for label in shared.sandbox.catalog.attributes]
-    columns = (labels + ["label", "status", "modified", "created", "gtin", "categories", "assets", "thumbnail",
-                         "product_family_id", "product_type", "product_level", "num_variations", "_parent_id",
-                         "product_family_model_id"])
+    columns = (labels + ["label", "status", "modified", "created", "gtin", "categories", "static_lists", "assets",
+                         "images", "thumbnail", "product_level", "_is_variation", "_has_variations"])
     assert len(columns) < 50
     assert search(reader, attributes=columns).status_code == 200
 
@@ -259,8 +258,8 @@ def test_requested_attributes_come_back_and_empty_ones_are_omitted(shared: Any, 
     gapped = next(p for p in sandbox.products() if p["id"] in sandbox.catalog.gapped_ids)
     missing = next(label for label in GAP_CANDIDATES if label not in gapped["attributes"])
     columns = ["label", "modified", "attributes.brand", f"attributes.{missing}", "attributes.images"]
-    by_id = [[{"field": "id", "operator": "eq", "value": gapped["id"]}]]
-    response = search(reader, filters=by_id, attributes=columns)
+    by_sku = [[{"field": "sku", "operator": "eq", "value": gapped["sku"]}]]
+    response = search(reader, filters=by_sku, attributes=columns)
     item = response.json()["data"][0]
     assert item["label"] == gapped["label"] and item["modified"] == gapped["modified"]
     assert item["attributes"]["brand"] == gapped["attributes"]["brand"]
@@ -276,7 +275,7 @@ def test_order_sorts_and_428_when_too_many_products_match() -> None:
         assert too_broad.status_code == 428
         assert too_broad.json()["error"]["msg"]
         assert search(api).status_code == 200  # the same query without order is fine
-        narrow = [[{"field": "product_type", "operator": "eq", "value": "PARENT"}]]
+        narrow = [[{"field": "product_level", "operator": "eq", "value": 1}]]
         response = search(api, filters=narrow, attributes=["modified"],
                           pagination={"order": "-modified", "page_size": 100})
         assert response.status_code == 200
@@ -421,6 +420,10 @@ def test_the_10_second_window_answers_429_until_it_frees() -> None:
         assert statuses[:3] == [200] * 3 and statuses[3:] == [429, 429]
         limited = search(api)
         assert "Retry-After" not in limited.headers  # UNVERIFIED for the real API: off by default
+        # The live 429 body (API_FACTS.md): message and the window's figures, no v1 error wrapper.
+        body = limited.json()
+        assert set(body) == {"message", "limit", "window_size", "ttl"}
+        assert body["limit"] == 3 and body["window_size"] == 2 and 1 <= body["ttl"] <= 2
         sandbox.configure(retry_after=True)
         assert 1 <= int(search(api).headers["Retry-After"]) <= 2  # whole seconds left in the 2 s window
         poll_until(lambda: search(api).status_code == 200, deadline_s=8)
@@ -463,6 +466,69 @@ def test_config_and_stats_over_http(plytix_sandbox: Any, api: httpx.Client) -> N
     stats = httpx.get(f"{url}/_sandbox/stats").json()
     assert stats["products"] == 200 and stats["tokens_issued"] == 1
     assert stats["calls"]["plytix.search"] == 1 and stats["config"]["retry_after"] is True
+
+
+# ---- strict (documented) and rich search ------------------------------------------------------------
+
+DOCUMENTED_SYSTEM_KEYS = {"sku", "label", "categories", "static_lists", "assets", "images", "thumbnail", "modified",
+                          "created", "status", "gtin", "product_level"}
+
+
+def test_strict_search_lists_only_the_documented_fields(shared: Any, reader: httpx.Client) -> None:
+    listing = reader.get("/api/v1/filters/product").json()["data"][0]
+    keys = {f["key"] for f in listing["attributes"]}
+    custom = {f"attributes.{label}" for label in shared.sandbox.catalog.attributes}
+    assert keys == DOCUMENTED_SYSTEM_KEYS | custom
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"filters": [[{"field": "id", "operator": "in", "value": ["x"]}]]}, "id"),
+    ({"filters": [[{"field": "product_family_id", "operator": "exists"}]]}, "product_family_id"),
+    ({"attributes": ["product_family_id"]}, "product_family_id"),
+    ({"attributes": ["label", "product_type"]}, "product_type"),
+])
+def test_strict_search_rejects_unlisted_fields_with_plytix_422(reader: httpx.Client, body: dict[str, Any],
+                                                                field: str) -> None:
+    response = search(reader, **body)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["msg"] and field in [e["field"] for e in error["errors"]]
+
+
+def test_rich_search_lists_and_returns_the_family() -> None:
+    sandbox = PlytixSandbox(products=20, seed=7, rich_search=True)
+    with sandbox.serving() as server, api_client(server.url) as api:
+        keys = {f["key"] for f in api.get("/api/v1/filters/product").json()["data"][0]["attributes"]}
+        assert {"id", "product_family_id", "product_type"} <= keys
+        first = sandbox.products()[0]
+        by_id = [[{"field": "id", "operator": "in", "value": [first["id"]]}]]
+        item = search(api, filters=by_id, attributes=["product_family_id", "product_type"]).json()["data"][0]
+        assert item["product_family_id"] == first["product_family_id"] and item["product_type"] == first["product_type"]
+
+
+def test_get_product_gives_the_family_that_strict_search_does_not(shared: Any, reader: httpx.Client) -> None:
+    first = shared.sandbox.products()[0]
+    item = search(reader, attributes=["label", "product_level"], pagination={"page_size": 1}).json()["data"][0]
+    assert "product_family_id" not in item and item["product_level"] == first["product_level"]
+    product = reader.get(f"/api/v1/products/{first['id']}").json()["data"][0]
+    assert product["product_family_id"] == first["product_family_id"]
+
+
+def test_injected_faults_use_each_service_s_error_body(plytix_sandbox: Any, graph_sandbox: Any,
+                                                       api: httpx.Client) -> None:
+    httpx.post(f"{plytix_sandbox.url}/_sandbox/faults", json={"endpoint": "plytix.search", "kind": "status",
+                                                              "status": 429}).raise_for_status()
+    httpx.post(f"{plytix_sandbox.url}/_sandbox/faults", json={"endpoint": "plytix.search", "kind": "status",
+                                                              "status": 503}).raise_for_status()
+    assert set(search(api).json()) == {"message", "limit", "window_size", "ttl"}
+    assert search(api).json()["error"]["msg"]
+    httpx.post(f"{graph_sandbox.url}/_sandbox/faults", json={"endpoint": "graph.get_plan", "kind": "status",
+                                                             "status": 503}).raise_for_status()
+    answer = httpx.get(f"{graph_sandbox.url}/v1.0/planner/plans/any", headers={"Authorization": "Bearer x"})
+    assert answer.status_code == 503
+    error = answer.json()["error"]
+    assert error["code"] == "serviceNotAvailable" and error["message"]
+    assert set(error["innerError"]) == {"request-id", "date"}
 
 
 def test_definition_endpoints_describe_the_catalog(reader: httpx.Client) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
+from datetime import timedelta
 
 import httpx
 
@@ -132,8 +133,12 @@ def test_skipped_backfill_is_remembered_per_product_even_in_a_storm(world):
     assert our_tasks(world) == []
 
 
-def test_a_recreated_task_adopted_after_a_crash_gets_its_content(world):
-    deps, sandbox, graph = world["deps"], world["plytix"].sandbox, world["graph"]
+def test_a_recreated_task_whose_details_failed_is_finished_by_the_next_pass(world):
+    """The create succeeded, its details write did not: the task id is stored at once, so the next pass
+    (an incremental one: the product is on the retry list) writes the content instead of waiting out the
+    claim timeout and adopting."""
+    sandbox, graph = world["plytix"].sandbox, world["graph"]
+    deps = replace(world["deps"], claim_timeout=timedelta(hours=1))  # adoption cannot be what finishes it
     run_full_scan(deps)
     link = next(l for l in links(deps) if l.product_id)
     keys = [k.split(">=")[0] for k in link.data["missing"]]
@@ -141,14 +146,20 @@ def test_a_recreated_task_adopted_after_a_crash_gets_its_content(world):
     run_full_scan(deps)
     sandbox.edit_product(link.product_id, attributes={k: None for k in keys})
     httpx.post(f"{graph.url}/_sandbox/faults",
-               json={"endpoint": "graph.update_details", "kind": "status", "status": 500})
-    run_full_scan(deps)  # recreate: the task is made, its details fail
-    assert run_full_scan(deps).done["adopt"] == 1
+               json={"endpoint": "graph.update_details", "kind": "status", "status": 500, "count": 20})
+    failed = run_full_scan(deps)  # recreate: the task is made, its details fail
+    httpx.delete(f"{graph.url}/_sandbox/faults")
+    assert failed.skipped["recreate"] == 1
+    stored = deps.stores.links.get(RULE_ID, link.fingerprint)
+    assert stored.state is LinkState.open and stored.task_id not in (None, link.task_id)
+    assert task_by_id(world, stored.task_id)["details"]["checklist"] == {}
+    finished = run_incremental_scan(deps)
+    assert finished.done["update"] == 1 and finished.done["adopt"] == 0
     now = deps.stores.links.get(RULE_ID, link.fingerprint)
-    assert now.state is LinkState.open and now.task_id != link.task_id
+    assert now.task_id == stored.task_id and "details_pending" not in now.data
     details = task_by_id(world, now.task_id)["details"]
     assert details["checklist"] and "plytix-planner-sync ref:" in details["description"]
-    assert details["references"], "the link to the product in Plytix is written on adoption too"
+    assert details["references"], "the link to the product in Plytix is written too"
     assert task_by_id(world, link.task_id)["percentComplete"] == 100, "the old task stays closed"
 
 

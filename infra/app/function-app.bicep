@@ -153,6 +153,11 @@ param completionSchedule string = '0 */1 * * * *'
 @description('WRITEBACK_MAX_ATTEMPTS: failed Plytix writes before a write-back is parked as failed.')
 param writebackMaxAttempts int = 5
 
+@description('Seconds after which a pending task claim is taken over by the next pass (its creator presumed dead).')
+@minValue(60)
+@maxValue(86400)
+param claimTimeoutSeconds int = 300
+
 // Key Vault reference syntax: learn.microsoft.com/azure/app-service/app-service-key-vault-references.
 // No version in the URI: the platform picks up a rotated secret within 24 hours (or at the next
 // configuration change).
@@ -209,6 +214,7 @@ var appSettings = {
   HEALTH_CACHE_SECONDS: string(healthCacheSeconds)
   COMPLETION_SCHEDULE: completionSchedule
   WRITEBACK_MAX_ATTEMPTS: string(writebackMaxAttempts)
+  CLAIM_TIMEOUT_SECONDS: string(claimTimeoutSeconds)
 }
 
 // With a managed identity there is no Graph secret at all, so the setting does not exist.

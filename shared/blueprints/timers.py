@@ -8,6 +8,7 @@ import logging
 import azure.functions as func
 
 from shared.completion_watcher import run_watcher
+from shared.rules import RulesError
 from shared.runtime import scan_deps, watcher_deps
 from shared.scan import ScanReport, run_full_scan, run_incremental_scan
 
@@ -20,13 +21,25 @@ log = logging.getLogger(__name__)
 def full_sweep(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.info("full sweep is past due; running now")
-    _log(run_full_scan(scan_deps()))
+    try:
+        _log(run_full_scan(scan_deps()))
+    except RulesError as exc:
+        _refused("full sweep", exc)
 
 
 @bp.function_name("incremental_pass")
 @bp.timer_trigger(arg_name="timer", schedule="%INCREMENTAL_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def incremental_pass(timer: func.TimerRequest) -> None:
-    _log(run_incremental_scan(scan_deps()))
+    try:
+        _log(run_incremental_scan(scan_deps()))
+    except RulesError as exc:
+        _refused("incremental pass", exc)
+
+
+def _refused(what: str, exc: RulesError) -> None:
+    """A rules file that is invalid, or names attributes the Plytix account lacks, stops the pass before it
+    reads anything: one error line per problem (file:line: field: message), no traceback."""
+    log.error("%s refused to start: the rules file has %d problem(s):\n%s", what, len(exc.problems), exc)
 
 
 @bp.function_name("completion_watcher")

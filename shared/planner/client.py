@@ -305,7 +305,7 @@ class PlannerClient:
                 references={ref.url: ref for ref in spec.references} if spec.references else None))
         except PlannerError as exc:
             raise PlannerUncertainWrite(exc.status, exc.code, f"task {task.id} was created but writing its "
-                                        f"details failed: {exc.message}", task_id=task.id) from exc
+                                        f"details failed: {exc.message}", task_id=task.id, task=task) from exc
         # Writing details may change the task's etag (it does in the sandbox; UNVERIFIED for Graph). The
         # POST's etag is returned as is: re-reading would cost a call per created task, and update_task
         # re-reads and re-applies on 412 anyway.

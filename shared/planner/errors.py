@@ -8,7 +8,10 @@ Messages carry Graph's error code and message only: never tokens, headers or req
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from shared.planner.models import PlannerTask
 
 
 class PlannerError(Exception):
@@ -50,11 +53,14 @@ class PlannerThrottled(PlannerError):
 class PlannerUncertainWrite(PlannerError):
     """A write may or may not have happened (connection dropped, timed out, or 5xx after sending).
 
-    For create_task, `task_id` is set when the task certainly exists but writing its details failed;
-    it is None when even the POST's outcome is unknown: look for the task (adoption) before creating again."""
+    For create_task, `task_id` (and `task`, as the POST returned it) is set when the task certainly exists
+    but writing its details failed; it is None when even the POST's outcome is unknown: look for the task
+    (adoption) before creating again."""
 
     may_have_acted = True
 
-    def __init__(self, status: Optional[int], code: str, message: str, task_id: Optional[str] = None) -> None:
+    def __init__(self, status: Optional[int], code: str, message: str, task_id: Optional[str] = None,
+                 task: Optional["PlannerTask"] = None) -> None:
         super().__init__(status, code, message)
         self.task_id = task_id
+        self.task = task

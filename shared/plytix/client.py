@@ -230,6 +230,12 @@ class PlytixClient:
         """Every custom product attribute: id, name, label, type_class, options..."""
         return self._search_all("attributes", "/api/v1/attributes/product/search")
 
+    def product_filters(self) -> dict[str, Any]:
+        """`GET /api/v1/filters/product`: the fields a product search may filter on and request, as
+        `{"attributes": [{"key", "operators", "filter_type", "options"?}], "properties": [...]}` (the
+        collection's example). Read it through shared.plytix.schema.search_schema, which caches it."""
+        return _first(self._call("filters", "GET", "/api/v1/filters/product"))
+
     def list_families(self) -> list[dict[str, Any]]:
         """Every product family: id, name, counts."""
         return self._search_all("families", "/api/v1/product_families/search")
@@ -256,34 +262,39 @@ class PlytixClient:
             raise ValueError("Plytix paths must not end with '/': the redirect drops the Authorization header")
         url = self._base_url + path
 
-        def exchange(token: str) -> httpx.Response:
-            def send() -> httpx.Response:
-                try:
-                    self.stats.add("limiter_wait_seconds", self._limiter.acquire(self._max_retry_after))
-                except WaitTooLong as exc:
-                    raise RateLimited(f"client-side rate limit: {exc}; not waiting that long",
-                                      retry_after=exc.wait, endpoint=endpoint) from None
-                self.stats.call(endpoint)
-                response = self._http.request(method, url, json=json, params=params, timeout=self._timeout,
-                                              headers={"Authorization": f"Bearer {token}",
-                                                       "Accept": "application/json"})
-                # httpx 0.28.1 keeps a response and its stream in a reference cycle, so every ~100 KB page
-                # would wait for the cyclic GC (encode/httpx PR #3733; measured in bench/scan_cost.py).
-                # The body is read already: dropping the stream frees the page as soon as it is used.
-                response.stream = httpx.ByteStream(b"")
-                return response
+        used: list[str] = []  # the token each attempt sent, for the one re-authentication on 401
 
+        def send() -> httpx.Response:
+            try:
+                self.stats.add("limiter_wait_seconds", self._limiter.acquire(self._max_retry_after))
+            except WaitTooLong as exc:
+                raise RateLimited(f"client-side rate limit: {exc}; not waiting that long",
+                                  retry_after=exc.wait, endpoint=endpoint) from None
+            # The token is taken AFTER the wait for the slot (and after any backoff before a retry): a
+            # token taken before a long wait could expire in between and cost a 401 round trip.
+            token = self._tokens.get()
+            used.append(token)
+            self.stats.call(endpoint)
+            response = self._http.request(method, url, json=json, params=params, timeout=self._timeout,
+                                          headers={"Authorization": f"Bearer {token}",
+                                                   "Accept": "application/json"})
+            # httpx 0.28.1 keeps a response and its stream in a reference cycle, so every ~100 KB page
+            # would wait for the cyclic GC (encode/httpx PR #3733; measured in bench/scan_cost.py).
+            # The body is read already: dropping the stream frees the page as soon as it is used.
+            response.stream = httpx.ByteStream(b"")
+            return response
+
+        def exchange() -> httpx.Response:
             response = self._with_retries(endpoint, send, idempotent)
             self._note_deprecation(endpoint, method, response)
             return response
 
-        token = self._tokens.get()
-        response = exchange(token)
+        response = exchange()
         if response.status_code == 401:
             logger.info("Plytix %s answered 401; fetching a new token and retrying once", endpoint)
             self.stats.add("reauthentications")
-            self._tokens.invalidate(token)
-            response = exchange(self._tokens.get())
+            self._tokens.invalidate(used[-1])
+            response = exchange()
         return self._result(endpoint, response)
 
     def _with_retries(self, endpoint: str, send: Callable[[], httpx.Response], idempotent: bool) -> httpx.Response:

@@ -163,20 +163,19 @@ class Executor:
         self.ctx.checkpoint("claimed")
         spec = self._task_spec(desired)
         self.ctx.checkpoint("before_create")
-        task, details = self.ctx.planner.create_task(spec)
+        try:
+            task, details = self.ctx.planner.create_task(spec)
+        except PlannerUncertainWrite as exc:
+            if exc.task is None:
+                raise  # even the POST's outcome is unknown: the claim stays, adoption settles it
+            self._commit_unfinished(link, exc.task, desired)
+            return Outcome(action, False, f"task {exc.task.id} was created but writing its details failed "
+                                          f"({exc.message}); the next pass writes them", exc.task.id, retry=True)
         self.ctx.checkpoint("created")
         link = replace(link, data={**desired.data, "checklist": _checklist_json(desired.checklist),
                                    "description_hash": description_hash(desired.description),
                                    "description": details.description})
-        try:
-            self._commit(link, task, details.etag)
-        except ConcurrentUpdate:
-            # Our claim went stale and another worker took it over while we were creating. If it adopted
-            # our task, fine; if it made its own, ours is a duplicate and goes (no duplicate tasks, ever).
-            current = self.ctx.stores.links.get(link.rule_id, link.fingerprint)
-            if current is None or current.task_id != task.id:
-                self.ctx.planner.delete_task(task.id)
-            raise
+        self._commit_or_discard(link, task, details.etag)
         self.ctx.checkpoint("committed")
         return Outcome(action, True, f"created task '{desired.title}'", task.id)
 
@@ -192,6 +191,24 @@ class Executor:
     def _journal(self) -> PassJournal:
         assert self.ctx.journal is not None  # set by ExecutionContext.__post_init__
         return self.ctx.journal
+
+    def _commit_unfinished(self, link: Link, task: PlannerTask, desired: Desired) -> None:
+        """Store the id of a task whose details could not be written, with no checklist and no description
+        hash: the next pass sees its content differ from the desired one and writes all of it (the Plytix
+        link too, `details_pending`), at once, instead of waiting out the claim timeout."""
+        self._commit_or_discard(replace(link, data={**desired.data, "details_pending": True}), task, None)
+
+    def _commit_or_discard(self, link: Link, task: PlannerTask, details_etag: Optional[str]) -> Link:
+        """Commit a task we just created under our claim. If the claim went stale and another worker took
+        it over meanwhile: when it adopted our task, fine; when it made its own, ours is a duplicate and
+        goes (no duplicate tasks, ever). ConcurrentUpdate is raised either way."""
+        try:
+            return self._commit(link, task, details_etag)
+        except ConcurrentUpdate:
+            current = self.ctx.stores.links.get(link.rule_id, link.fingerprint)
+            if current is None or current.task_id != task.id:
+                self.ctx.planner.delete_task(task.id)
+            raise
 
     def _find_orphan(self, stale: Link) -> Optional[PlannerTask]:
         """A task with the claim's title, created after the claim, that is ours (marker or no details).
@@ -247,7 +264,8 @@ class Executor:
 
     def _update(self, action: Action) -> Outcome:
         link, desired = _need_link(action), _need(action)
-        self._write_content(link, desired)
+        # A task whose details failed at creation also gets the link to the product (_commit_unfinished).
+        self._write_content(link, desired, with_reference=bool(link.data.get("details_pending")))
         return Outcome(action, True, action.reason, link.task_id)
 
     def _write_content(self, link: Link, desired: Desired, note: str = "", with_reference: bool = False) -> Link:

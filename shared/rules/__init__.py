@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Protocol
 
+from shared.rules.account import AccountMismatch, account_problems, check_against_account
 from shared.rules.config import RequiredAttributesRuleConfig, RulesFile, load_rules, parse_rules
 from shared.rules.errors import Problem, RulesError
 from shared.rules.findings import Finding, ProductRef, Requirement, fingerprint
@@ -43,5 +44,6 @@ def build_rules(rules_file: RulesFile) -> list[Rule]:
     return [_BUILDERS[type(config)](config, rules_file) for config in rules_file.rules if config.enabled]
 
 
-__all__ = ["Finding", "Problem", "ProductRef", "ProductView", "Requirement", "Rule", "RulesError", "RulesFile",
-           "build_rules", "fingerprint", "load_rules", "parse_rules"]
+__all__ = ["AccountMismatch", "Finding", "Problem", "ProductRef", "ProductView", "Requirement", "Rule", "RulesError", "RulesFile",
+           "account_problems", "build_rules", "check_against_account", "fingerprint", "load_rules",
+           "parse_rules"]

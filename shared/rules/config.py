@@ -23,8 +23,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterator, Literal, Optional, Union, get_args
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
-                      ValidationInfo, field_validator, model_validator)
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
+                      ValidationError, ValidationInfo, field_validator, model_validator)
 
 from shared.rules.errors import PathPart, Problem, RulesError, format_path
 from shared.rules.findings import Requirement
@@ -374,6 +374,14 @@ class RuleConfigBase(TaskSettings):
     title: TitleTemplate = DEFAULT_TITLE
     on_complete: Optional[OnCompleteConfig] = None  # job 4: see shared/rules/on_complete.py
 
+    def attribute_refs(self, rules_file: "RulesFile") -> Iterator[tuple[tuple[PathPart, ...], str]]:
+        """(where in the rule, attribute label) for every custom attribute the rule reads, so a label the
+        Plytix account does not have can be pinned to its line. Rule types with their own layout
+        override this; the default points at the rule for each label `needed_attributes` names."""
+        needed = getattr(self, "needed_attributes", None)
+        for label in sorted(needed(rules_file)) if callable(needed) else ():
+            yield (), label
+
 
 class RequiredAttributesRuleConfig(RuleConfigBase):
     """`type: required_attributes`: selected products must have these attributes (per channel too)."""
@@ -412,6 +420,16 @@ class RequiredAttributesRuleConfig(RuleConfigBase):
         if self.select.stages is not None or (self.on_complete and self.on_complete.stage):
             labels.add(rules_file.workflow_stage_attribute)
         return labels
+
+    def attribute_refs(self, rules_file: RulesFile) -> Iterator[tuple[tuple[PathPart, ...], str]]:
+        """Each requirement's labels (locales expanded) at its own line; the workflow-stage attribute at
+        `select.stages`, the key that makes the rule read it."""
+        for spec in self.scope_specs(rules_file.defaults):
+            for index, requirement in enumerate(spec.requirements):
+                for check in requirement.checks(rules_file.locale_pattern):
+                    yield spec.path + (index, "attribute"), check.requirement.attribute
+        if self.select.stages is not None:
+            yield ("select", "stages"), rules_file.workflow_stage_attribute
 
     def problems(self, rules_file: RulesFile) -> Problems:
         """Checks that need the whole file (defaults, locale pattern); paths are relative to the rule."""
@@ -473,6 +491,14 @@ class RulesFile(_Model):
     locale_pattern: LocalePattern = DEFAULT_LOCALE_PATTERN
     workflow_stages: Optional[list[Name]] = None  # the stage map, in order (on_complete `stage`)
     rules: list[RuleConfig]
+    _source: Optional[YamlDocument] = PrivateAttr(None)  # the parsed file, for the line of a later problem
+
+    def problem(self, path: tuple[PathPart, ...], message: str) -> Problem:
+        """A Problem at `path` with its file and line (when this file was parsed from YAML), for checks
+        that run after loading, such as the one against the Plytix account."""
+        if self._source is None:
+            return Problem("<rules>", None, format_path(path), message)
+        return self._source.problem(path, message)
 
     @cached_property
     def content_hash(self) -> str:
@@ -536,6 +562,7 @@ def parse_rules(text: str, filename: str = "<rules>") -> RulesFile:
     problems = [document.problem(path, message) for path, message in rules_file.problems()]
     if problems:
         raise RulesError(problems)
+    rules_file._source = document
     return rules_file
 
 

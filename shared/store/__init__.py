@@ -1,8 +1,10 @@
-"""Table Storage persistence: links, task index, snapshots, cursors and audit (see tables.TableStores)."""
+"""Table Storage persistence: links, task index, snapshots, cursors, audit and the family cache (see
+tables.TableStores)."""
 
 from shared.store.audit import AuditEntry, AuditStore
 from shared.store.cursors import Cursor, CursorStore
 from shared.store.errors import AlreadyClaimed, ConcurrentUpdate, EntityTooLarge, InvalidKey, InvalidValue, StoreError
+from shared.store.families import FamilyCacheStore, FamilyEntry
 from shared.store.journal import PassJournal
 from shared.store.keys import escape_key, key_for, unescape_key, validate_key
 from shared.store.links import Link, LinkState, LinkStore
@@ -13,7 +15,8 @@ from shared.store.taskindex import TaskIndex, TaskRef
 
 __all__ = [
     "AlreadyClaimed", "AuditEntry", "AuditStore", "ConcurrentUpdate", "Cursor", "CursorStore", "EntityTooLarge",
-    "InvalidKey", "InvalidValue", "Link", "LinkState", "LinkStore", "PassJournal", "Snapshot", "SnapshotStore", "StoreError",
+    "FamilyCacheStore", "FamilyEntry", "InvalidKey", "InvalidValue", "Link", "LinkState", "LinkStore", "PassJournal",
+    "Snapshot", "SnapshotStore", "StoreError",
     "StoreStats", "TableStores", "TaskIndex", "TaskRef", "escape_key", "key_for", "snapshot_partition",
     "unescape_key", "validate_key",
 ]

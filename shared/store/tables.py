@@ -1,4 +1,4 @@
-"""TableStores: the five stores over one storage account, built from settings or a connection string.
+"""TableStores: the stores over one storage account, built from settings or a connection string.
 
 Why one object: the stores share one TableServiceClient (one connection pool, one credential), one
 table-name prefix (so environments can share an account) and one StoreStats (so a bench can count every
@@ -19,6 +19,7 @@ from requests.utils import get_environ_proxies
 from shared.settings import Settings
 from shared.store.audit import AuditStore
 from shared.store.cursors import CursorStore
+from shared.store.families import FamilyCacheStore
 from shared.store.journal import PassJournal
 from shared.store.links import LinkStore
 from shared.store.snapshots import SnapshotStore
@@ -31,7 +32,8 @@ logger = logging.getLogger(__name__)
 # Logical name -> table name suffix. Table names: 3-63 alphanumerics starting with a letter
 # (https://learn.microsoft.com/rest/api/storageservices/understanding-the-table-service-data-model).
 TABLE_SUFFIXES = {"links": "links", "taskindex": "taskindex", "snapshots": "snapshots",
-                  "cursors": "cursors", "audit": "audit", "writebacks": "writebacks", "echoes": "echoes"}
+                  "cursors": "cursors", "audit": "audit", "writebacks": "writebacks", "echoes": "echoes",
+                  "families": "families"}
 _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
 
 # The SDK's transport defaults are 300 s to connect and to read: far longer than a function should hang
@@ -63,7 +65,8 @@ def _client_options(endpoint: str, overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 class TableStores:
-    """links, task_index, snapshots, cursors and audit stores (`table()` for the rest), plus `stats`."""
+    """links, task_index, snapshots, cursors, audit and families stores (`table()` for the rest), plus
+    `stats`."""
 
     def __init__(self, service: TableServiceClient, prefix: str, *, stats: Optional[StoreStats] = None,
                  credential: Any = None):
@@ -84,6 +87,7 @@ class TableStores:
         self.snapshots = SnapshotStore(self._tables["snapshots"])
         self.cursors = CursorStore(self._tables["cursors"])
         self.audit = AuditStore(self._tables["audit"])
+        self.families = FamilyCacheStore(self._tables["families"])
 
     @classmethod
     def from_connection_string(cls, conn: str, prefix: str, **client_options: Any) -> "TableStores":
