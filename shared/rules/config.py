@@ -381,6 +381,17 @@ class RuleConfigBase(TaskSettings):
         needed = getattr(self, "needed_attributes", None)
         for label in sorted(needed(rules_file)) if callable(needed) else ():
             yield (), label
+        yield from self.write_back_refs(rules_file)
+
+    def write_back_refs(self, rules_file: "RulesFile") -> Iterator[tuple[tuple[PathPart, ...], str]]:
+        """The attributes `on_complete` writes to Plytix: its `set` labels, and the workflow-stage
+        attribute for `stage`."""
+        if self.on_complete is None:
+            return
+        if self.on_complete.stage:
+            yield ("on_complete", "stage"), rules_file.workflow_stage_attribute
+        for label in self.on_complete.set:
+            yield ("on_complete", "set", label), label
 
 
 class RequiredAttributesRuleConfig(RuleConfigBase):
@@ -430,6 +441,7 @@ class RequiredAttributesRuleConfig(RuleConfigBase):
                     yield spec.path + (index, "attribute"), check.requirement.attribute
         if self.select.stages is not None:
             yield ("select", "stages"), rules_file.workflow_stage_attribute
+        yield from self.write_back_refs(rules_file)
 
     def problems(self, rules_file: RulesFile) -> Problems:
         """Checks that need the whole file (defaults, locale pattern); paths are relative to the rule."""
