@@ -1,4 +1,4 @@
-"""`python -m bench` (make bench): every bench in turn, Plytix search calls first, then the full scan.
+"""`python -m bench` (make bench): every bench in turn: Plytix search calls, the full scan, the change feed.
 
 Arguments (`--sizes 1000 10000`) are passed to each bench unchanged.
 """
@@ -8,13 +8,14 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from bench import plytix_calls, scan_cost
+from bench import change_feed_cost, plytix_calls, scan_cost
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     for bench in (plytix_calls, scan_cost):
         bench.main(argv)
         print()
+    change_feed_cost.main([])  # its own arguments: catalog size and changed products
 
 
 if __name__ == "__main__":

@@ -263,12 +263,12 @@ def measure(products: int, storage: str, *, gap_rate: float = GAP_RATE) -> SizeR
 
 
 @contextmanager
-def scan_world(products: int, storage: str, gap_rate: float) -> Iterator[ScanDeps]:
+def scan_world(products: int, storage: str, gap_rate: float, rules_yaml: str = RULES_YAML) -> Iterator[ScanDeps]:
     """Fresh stand-ins (own process), fresh tables and the bench's rules: ScanDeps as production builds them."""
     with sandbox_process(products, gap_rate) as (plytix_url, graph_url), \
             tempfile.TemporaryDirectory(prefix="bench-scan-") as workdir:
         rules = Path(workdir) / "rules.yaml"
-        rules.write_text(RULES_YAML)
+        rules.write_text(rules_yaml)
         # No cap and no grouping (we want the per-task cost; GROUP_THRESHOLD's maximum, 10,000, is far above
         # the findings of one family here); the client-side limiter must not be what is measured.
         settings = world_settings(plytix_url, graph_url, storage, "bench" + uuid.uuid4().hex[:10], rules,

@@ -1,4 +1,4 @@
-"""`make demo`: the story of jobs 1 and 4 against the local sandbox, Azurite and the real function code.
+"""`make demo`: the story of jobs 1 to 4 against the local sandbox, Azurite and the real function code.
 
 Starts Azurite and both stand-ins, serves function_app through the local host, and then, over HTTP
 only, as an operator and the people in Plytix and Planner would:
@@ -6,7 +6,11 @@ only, as an operator and the people in Plytix and Planner would:
 (fully or in part) and complete one task without fixing its product, 4. scans: tasks ticked, closed and
 reopened, 5. scans again: nothing changes, 7. both ways (job 4): a reviewer completes a review task, and
 one completion-watcher run moves the product to its next stage in Plytix, once, although Plytix fails
-the first two writes. Prints a summary table and exits 0 only if all of that held.
+the first two writes; 8. two products reach the launch stage (one flips back and forth first): one
+launch set each, in a wave plan created once, and none for the product job 4 just moved (its own write
+is no change); 9. one goes back a stage: its set is closed; it comes back: no second set; 10. a safety
+text changes twice: one review task, updated, with the hold `pending` in Plytix. Prints a summary table
+and exits 0 only if all of that held.
 """
 
 from __future__ import annotations
@@ -119,13 +123,88 @@ class Demo:
         for entry in history["entries"]:
             print(f"   {entry['at'][:19]}  {entry['action']:<7} {entry['reason']}")
 
-        self.write_back()
+        echo_product = self.write_back()
+        self.launches(echo_product)
+        self.reviews()
+
         self.summary(first, second, third)
         if self.failures:
             print("\nDEMO FAILED: " + "; ".join(self.failures))
             return 1
         print("\nDemo finished: every expectation held.")
         return 0
+
+    def launches(self, echo_product: str) -> None:
+        """Job 2: launch sets from stage changes, a wave plan, leaving backwards, flip-flopping; the
+        product job 4 moved to ready_for_syndication gets no set (our own write is not a change)."""
+        products = [p for p in self.raw_products() if p["attributes"].get("workflow_stage") == "approved"
+                    and p["status"] != "Archived"][:2]
+        flipper, steady = products
+        for product in products:
+            self.edit(product["id"], {"launch_date": "2027-03-15", "workflow_stage": "ready_for_syndication"})
+        for stage in ("approved", "ready_for_syndication"):  # flips back and forth before the next scan
+            self.edit(flipper["id"], {"workflow_stage": stage})
+        report = self.scan()
+        wave = self.plan_titled("Launch 2027-03")
+        launch = self.plan_tasks(wave) if wave else []
+        step("8. Job 2: two products reach ready_for_syndication (one flipped back and forth first)",
+             f"done {report['done']}; wave plan 'Launch 2027-03' created in the group: {bool(wave)}")
+        self.print_tasks(launch, len(launch))
+        self.expect(len(launch) == 6, "one launch set (3 tasks) per product, in the wave plan")
+        self.expect(not self.audit_of(echo_product, "launch"), "job 4's stage write-back is not a launch")
+
+        self.edit(flipper["id"], {"workflow_stage": "approved"})
+        back = self.scan()
+        self.edit(flipper["id"], {"workflow_stage": "ready_for_syndication"})
+        again = self.scan()
+        closed = [t for t in self.plan_tasks(wave) if t["percentComplete"] == 100] if wave else []
+        step(f"9. {flipper['sku']} goes back to approved, then returns to ready_for_syndication",
+             f"back: done {back['done']}; returned: done {again['done'] or 'nothing'}")
+        self.expect(back["done"].get("close") == 3 and len(closed) == 3, "leaving backwards closes its set")
+        self.expect(len(self.plan_tasks(wave)) == 6, "no second set")
+
+    def reviews(self) -> None:
+        """Job 3: a review task with old and new values, updated (not duplicated) by a second change."""
+        product = next(p for p in self.raw_products() if p["attributes"].get("safety_warning")
+                       and p["status"] != "Archived")
+        old = product["attributes"]["safety_warning"]
+        self.edit(product["id"], {"safety_warning": "Keep away from open flames."})
+        first = self.scan()
+        self.edit(product["id"], {"safety_warning": "Keep away from open flames and children."})
+        second = self.scan()
+        review = [t for t in self.plan_tasks(self.plan_id) if t["title"].startswith("Review safety text")]
+        hold = self.http.get(f"{self.plytix}/_sandbox/products/{product['id']}").json()["attributes"].get(
+            "review_status")
+        step(f"10. Job 3: {product['sku']}'s safety warning changes twice",
+             f"first scan: done {first['done']}; second: done {second['done']}; review_status in Plytix: {hold}")
+        if review:
+            print("   " + review[0]["details"]["description"].replace("\n", "\n   ")[:900])
+        self.expect(len(review) == 1 and first["done"].get("create") == 1 and second["done"].get("update") == 1,
+                    "one review task, updated by the second change")
+        self.expect(bool(review) and old in review[0]["details"]["description"], "the task shows the old value")
+        self.expect(hold == "pending", "the hold is pending while under review")
+
+    def plan_tasks(self, plan_id: str) -> list[dict[str, Any]]:
+        response = self.http.get(f"{self.graph}/_sandbox/plans/{plan_id}/tasks")
+        response.raise_for_status()
+        return response.json()["value"]
+
+    def audit_of(self, product_id: str, rule_id: str) -> list[dict[str, Any]]:
+        history = self.http.get(f"{self.api}/audit", params={"product": product_id}, headers=self.key).json()
+        return [entry for entry in history["entries"] if entry["rule"] == rule_id]
+
+    def raw_products(self) -> list[dict[str, Any]]:
+        response = self.http.get(f"{self.plytix}/_sandbox/products")
+        response.raise_for_status()
+        return response.json()["data"]
+
+    def edit(self, product_id: str, attributes: dict[str, Any]) -> None:
+        self.http.patch(f"{self.plytix}/_sandbox/products/{product_id}",
+                        json={"attributes": attributes}).raise_for_status()
+
+    def plan_titled(self, title: str) -> str | None:
+        plans = self.http.get(f"{self.graph}/_sandbox/stats").json()["plans"]
+        return next((plan_id for plan_id, plan in plans.items() if plan["title"] == title), None)
 
     @property
     def key(self) -> dict[str, str]:
@@ -147,9 +226,9 @@ class Demo:
         body = response.json()
         return [t for t in body["value"] if t["bucketId"] == self.buckets[bucket]]
 
-    def write_back(self) -> None:
+    def write_back(self) -> str:
         """Job 4: a reviewer completes a task and one watcher run moves the product's stage in Plytix,
-        exactly once although Plytix fails the first two writes."""
+        exactly once although Plytix fails the first two writes. Returns the product's id."""
         reviews = self.tasks("Reviews")
         task = reviews[0]
         product_id = _reference(task).rsplit("/", 1)[-1]
@@ -177,6 +256,7 @@ class Demo:
         history = self.http.get(f"{self.api}/audit", params={"product": product_id}, headers=self.key).json()
         for entry in history["entries"]:
             print(f"   {entry['at'][:19]}  {entry['action']:<14} {entry['reason']}")
+        return product_id
 
     def stage(self, product_id: str) -> Any:
         product = self.http.get(f"{self.plytix}/_sandbox/products/{product_id}").json()
@@ -232,7 +312,8 @@ class Demo:
         step("Summary", "")
         rows = [("scans run", self.totals["scans"]), ("tasks created", self.totals["create"]),
                 ("tasks updated (checklist ticked)", self.totals["update"]),
-                ("tasks closed (product fixed)", self.totals["close"]), ("tasks reopened", self.totals["reopen"]),
+                ("tasks closed (fixed, left stage)", self.totals["close"]),
+                ("tasks reopened", self.totals["reopen"]),
                 ("Plytix API calls", self.totals["plytix_calls"]), ("Graph API calls", self.totals["graph_calls"])]
         for label, value in rows:
             print(f"   {label:<34} {value:>6}")

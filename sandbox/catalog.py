@@ -40,6 +40,7 @@ Custom attributes (label: Plytix type_class):
     discontinued                                    BooleanAttribute
     content_completeness                            CompletenessAttribute  0-100 over COMPLETENESS_OF,
                                                     recomputed by the sandbox on every write
+    review_status                                   DropdownAttribute   REVIEW_STATUSES (job 3's hold; unset)
 System fields: id, sku, label, status (Draft/Completed/Archived only), created, modified, gtin (EAN-13),
 num_variations, _parent_id, product_family_id, product_type (SINGLE/PARENT/VARIANT), product_level
 (0/1/2), thumbnail, assets, categories.
@@ -70,6 +71,7 @@ BRANDS = ("Northwind", "Contoso", "Fabrikam", "Tailspin", "Litware")
 COLORS = ("Black", "White", "Navy", "Olive", "Sand", "Red")
 SIZES = ("XS", "S", "M", "L", "XL", "38", "39", "40", "41", "42", "43", "44", "45")
 CHANNELS = ("amazon", "shopify", "zalando")
+REVIEW_STATUSES = ("pending", "approved")  # the review hold of job 3 (no product has one when seeded)
 STATUSES = ("Draft", "Completed", "Archived")  # the only values Plytix accepts for `status`
 
 # Attributes that look required to a content team: the seeded gaps are drawn from these.
@@ -220,6 +222,7 @@ _ATTRIBUTE_SPECS: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
     ("video_url", "Video URL", "UrlAttribute", "Media", ()),
     ("discontinued", "Discontinued", "BooleanAttribute", "Workflow", ()),
     ("content_completeness", "Content completeness", "CompletenessAttribute", "Workflow", ()),
+    ("review_status", "Review status", "DropdownAttribute", "Compliance", REVIEW_STATUSES),
 )
 
 _COMMON = ("name_en", "name_de", "name_fr", "description_en", "description_de", "description_fr",

@@ -9,6 +9,7 @@ Routes (endpoint names in brackets, for fault injection and call counts; see san
          graph.update_details]                    GET planner/plans/{id}/tasks [graph.list_plan_tasks]
          GET planner/plans/{id}/buckets [graph.list_buckets]   POST planner/buckets [graph.create_bucket]
          POST planner/plans [graph.create_plan]  GET planner/plans/{id} [graph.get_plan]
+         GET groups/{id}/planner/plans [graph.list_group_plans]
          GET users/{id or UPN} [graph.get_user]  POST $batch [graph.batch]
   /beta  GET planner/tasks/delta, and the deltaLink form planner/plans('{id}')/tasks [graph.delta]
 Every Graph route needs `Authorization: Bearer <DEV_TOKEN>`.
@@ -185,6 +186,10 @@ class GraphSandbox:
         @self._graph("POST", f"{v1}/planner/plans", "graph.create_plan")
         def create_plan(req: Request) -> Response:
             return Response(201, state.create_plan(_json_body(req)))
+
+        @self._graph("GET", f"{v1}/groups/{_ID.format('group_id')}/planner/plans", "graph.list_group_plans")
+        def list_group_plans(req: Request) -> Response:
+            return Response(200, {"value": state.group_plans(req.params["group_id"])})
 
         @self._graph("GET", f"{v1}/planner/plans/{_ID.format('plan_id')}", "graph.get_plan")
         def get_plan(req: Request) -> Response:

@@ -252,6 +252,12 @@ class PlannerState:
         self.buckets[bucket_id] = bucket
         return bucket
 
+    def group_plans(self, group_id: str) -> list[dict[str, Any]]:
+        """GET /groups/{id}/planner/plans: the plans a Microsoft 365 group contains (404 for no such group)."""
+        if group_id not in self.groups:
+            raise graph_error(404, "Request_ResourceNotFound", f"Resource '{group_id}' does not exist.")
+        return [plan for plan in self.plans.values() if plan["container"]["containerId"] == group_id]
+
     def require_plan(self, plan_id: str) -> dict[str, Any]:
         plan = self.plans.get(plan_id)
         if plan is None:

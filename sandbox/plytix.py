@@ -148,6 +148,11 @@ class PlytixSandbox:
             self._write(product, self._validated_changes(changes), actor="ui")
             return copy.deepcopy(product)
 
+    def delete_product(self, product_id: str) -> None:
+        """Delete a product (and its variants) as a person in the Plytix UI would."""
+        with self._lock:
+            self._delete(self._get(product_id))
+
     def configure(self, **changes: Any) -> SandboxConfig:
         """Change run-time switches (token_lifetime, rate_per_10s, rate_per_hour, retry_after, deprecated)."""
         with self._lock:

@@ -48,8 +48,9 @@ def chunk_fields(fields: Sequence[str], size: int = MAX_ATTRIBUTES_PER_SEARCH) -
 class ProductFeed:
     """Streams products with the requested attributes; counts nothing itself (the client does)."""
 
-    def __init__(self, plytix: PlytixClient) -> None:
+    def __init__(self, plytix: PlytixClient, extra_fields: Sequence[str] = ("modified",)) -> None:
         self.plytix = plytix
+        self.extra_fields = tuple(extra_fields)  # system fields beyond the views' (event rules add `created`)
 
     def families(self) -> dict[str, str]:
         """Family id -> name (rules select by family name). Kept per client for FAMILIES_MAX_AGE_SECONDS: an
@@ -97,7 +98,7 @@ class ProductFeed:
                 continue
 
     def _stream(self, filters: list, attribute_labels: Iterable[str], order: str | None) -> Iterator[dict[str, Any]]:
-        first, *rest = chunk_fields(self.schema().listed(search_fields(attribute_labels)))
+        first, *rest = chunk_fields(self.schema().listed(search_fields(attribute_labels, self.extra_fields)))
         for page in self.plytix.search_pages(filters, first, page_size=PAGE_SIZE, order=order):
             if rest and page:
                 self._complete(page, rest)

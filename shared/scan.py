@@ -14,16 +14,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Iterator, Optional
 
-from shared.feed import ProductFeed
+from shared.events_pass import COMPARE_BATCH, NEW_PLAN_PREFIX, EventPass, rule_cursor
+from shared.feed import PAGE_SIZE, ProductFeed
 from shared.observability import log_event
 from shared.planner import PlannerClient, PlannerError, PlannerTask
 from shared.plytix import PlytixClient
 from shared.product_details import DetailResolver, lacks_details, selection_needs_details
 from shared.reconcile.capacity import PLANNER_ACTIVE_TASK_LIMIT, Digest, PlanCapacity, fit_to_capacity
-from shared.reconcile.desired import NO_GROUPING, build_desired, digest_desired
+from shared.reconcile.desired import NO_GROUPING, build_desired, digest_desired, product_desired
+from shared.reconcile.events import retarget
 from shared.reconcile.execute import ExecutionContext, Executor
 from shared.reconcile.plan import WRITING_KINDS, Action, Kind, Policy, apply_creation_cap, plan_rule
-from shared.rules import Finding, ProductView, Rule, RulesFile, check_against_account
+from shared.rules import Finding, ProductView, Rule, RulesFile, check_against_account, is_event_rule
 from shared.settings import Settings
 from shared.store import AuditEntry, ConcurrentUpdate, Cursor, Link, LinkState, TableStores
 from shared.writeback import on_complete_of, queue_write_back, writeback_context
@@ -49,6 +51,7 @@ class ScanReport:
     api_calls: dict[str, int] = field(default_factory=dict)
     retry_products: set[str] = field(default_factory=set)  # work left for the next pass
     plan_capacity: dict[str, dict[str, int]] = field(default_factory=dict)  # per plan: active, overflow...
+    events: dict[str, int] = field(default_factory=dict)  # change feed: products compared, changes, echoes...
 
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "mode": self.mode, "dry_run": self.dry_run, "started": self.started.isoformat(),
@@ -57,7 +60,8 @@ class ScanReport:
                 "actions": [a.to_json() for a in self.planned if a.kind is not Kind.wait],
                 "planned": dict(Counter(a.kind.value for a in self.planned)),
                 "done": dict(self.done), "skipped": dict(self.skipped), "errors": self.errors,
-                "api_calls": self.api_calls, "plan_capacity": self.plan_capacity}
+                "api_calls": self.api_calls, "plan_capacity": self.plan_capacity,
+                **({"events": self.events} if self.events else {})}
 
 
 @dataclass
@@ -96,7 +100,7 @@ def run_full_scan(deps: ScanDeps, *, dry_run: bool = False, rule_ids: Optional[I
     rules = _select_rules(deps.rules, rule_ids)
     report = ScanReport(run_id=uuid.uuid4().hex[:12], dry_run=dry_run, started=deps.clock(), mode="full")
     watermark = _watermark(deps) if not dry_run and rule_ids is None else None
-    feed = ProductFeed(deps.plytix)
+    feed = _feed(deps, rules)
     _run_pass(deps, rules, report, feed, feed.full_sweep, full=True, checkpoint=checkpoint)
     if not dry_run and rule_ids is None:
         _save_watermark(deps, watermark, report)
@@ -119,7 +123,7 @@ def run_incremental_scan(deps: ScanDeps, *, checkpoint: Optional[Callable[[str],
     since = datetime.fromisoformat(watermark.value["since"]) - timedelta(
         seconds=deps.settings.INCREMENTAL_OVERLAP_SECONDS)
     retry = list(watermark.value.get("retry") or [])
-    feed = ProductFeed(deps.plytix)
+    feed = _feed(deps, deps.rules)
 
     def changed(attributes: set[str]) -> Iterator[dict[str, Any]]:
         read: set[str] = set()
@@ -131,6 +135,12 @@ def run_incremental_scan(deps: ScanDeps, *, checkpoint: Optional[Callable[[str],
     _run_pass(deps, deps.rules, report, feed, changed, full=False, checkpoint=checkpoint)
     _save_watermark(deps, watermark, report)
     return report
+
+
+def _feed(deps: ScanDeps, rules: list[Rule]) -> ProductFeed:
+    """The product feed; event rules also need `created` (a product created after a rule was enabled)."""
+    return ProductFeed(deps.plytix, extra_fields=("modified", "created") if any(map(is_event_rule, rules))
+                       else ("modified",))
 
 
 def _run_pass(deps: ScanDeps, rules: list[Rule], report: ScanReport, feed: ProductFeed,
@@ -154,6 +164,9 @@ def _run_pass(deps: ScanDeps, rules: list[Rule], report: ScanReport, feed: Produ
     watched = _linked_products(links_by_rule)
     findings: dict[str, list[Finding]] = defaultdict(list)
     read: set[str] = set()  # watched products this pass evaluated (memory grows with links, not catalog)
+    events = EventPass.for_rules(deps.stores, rules, deps.settings.ENVIRONMENT_NAME, report.started,
+                                 report.dry_run)
+    changes: dict[str, Any] = {}
 
     def evaluate(product: dict[str, Any]) -> None:
         product_id = str(product.get("id"))
@@ -162,12 +175,16 @@ def _run_pass(deps: ScanDeps, rules: list[Rule], report: ScanReport, feed: Produ
                                            stage_attribute=deps.rules_file.workflow_stage_attribute)
             found = [f for rule in rules if rule.selects(view)
                      for f in rule.evaluate(view, deps.settings.ENVIRONMENT_NAME)]
-            if lacks_details(product) and (found or selection_needs_details(rules, view)):
+            product_changes = changes.get(product_id)
+            if lacks_details(product) and (found or (product_changes is not None and product_changes.changes)
+                                           or selection_needs_details(rules, view)):
                 # Family (routing, grouping, selection) and level come from the cache or one GET.
                 view = ProductView.from_plytix(details.complete(product), families,
                                                stage_attribute=deps.rules_file.workflow_stage_attribute)
                 found = [f for rule in rules if rule.selects(view)
                          for f in rule.evaluate(view, deps.settings.ENVIRONMENT_NAME)]
+            if events is not None:
+                found += events.evaluate(view, product_changes)
         except Exception as exc:  # noqa: BLE001 - one odd product must not stop the pass for the catalog
             log.exception("evaluating product %s failed", product_id)
             report.errors.append(f"product {product_id!r}: {exc.__class__.__name__}: {exc}")
@@ -178,25 +195,47 @@ def _run_pass(deps: ScanDeps, rules: list[Rule], report: ScanReport, feed: Produ
         for finding in found:
             findings[finding.rule_id].append(finding)
 
-    for product in products(attributes):
-        report.products_seen += 1
-        evaluate(product)
+    for page in _pages(products(attributes), COMPARE_BATCH if events is not None else PAGE_SIZE):
+        changes = events.compare(page) if events is not None else {}
+        for product in page:
+            report.products_seen += 1
+            evaluate(product)
+    changes = {}
+    deleted: set[str] = set()
     if full:
         missing = watched - read - report.retry_products
         returned: set[str] = set()
         for product in feed.by_ids(missing, attributes):
             returned.add(str(product.get("id")))
             evaluate(product)
-        read |= missing - returned  # deleted from Plytix: read, and gone
+        deleted = missing - returned
+        read |= deleted  # deleted from Plytix: read, and gone
+    if events is not None:
+        events.resolve_plans(findings, deps.planner, report.errors)
     report.findings = sum(len(f) for f in findings.values())
     if report.products_seen or full:
         _reconcile(deps, rules, links_by_rule, findings, report, evaluated=read.__contains__,
-                   checkpoint=checkpoint)
+                   deleted=deleted, checkpoint=checkpoint)
+    if events is not None:
+        events.finish(report.planned, report.retry_products, deps.plytix, deps.clock, report.errors)
+        report.events = dict(events.stats)
     report.api_calls = {k: v - calls_before.get(k, 0) for k, v in _api_calls(deps).items()}
     report.finished = deps.clock()
     log_event(log, "scan_finished", run_id=report.run_id, mode=report.mode, dry_run=report.dry_run,
               products=report.products_seen, findings=report.findings,
               **{f"done_{k}": v for k, v in report.done.items()})
+
+
+def _pages(products: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    """Products in batches, so that their snapshots are read in one request per partition per batch."""
+    page: list[dict[str, Any]] = []
+    for product in products:
+        page.append(product)
+        if len(page) >= size:
+            yield page
+            page = []
+    if page:
+        yield page
 
 
 def _linked_products(links_by_rule: dict[str, dict[str, Link]]) -> set[str]:
@@ -238,38 +277,46 @@ def _select_rules(rules: list[Rule], rule_ids: Optional[Iterable[str]]) -> list[
 
 def _reconcile(deps: ScanDeps, rules: list[Rule], links_by_rule: dict[str, dict[str, Link]],
                findings: dict[str, list[Finding]], report: ScanReport, *, evaluated: Callable[[str], bool],
-               checkpoint: Optional[Callable[[str], None]]) -> None:
+               deleted: set[str], checkpoint: Optional[Callable[[str], None]]) -> None:
     """Plan every rule's actions, cap creations, and (unless a dry run) execute them.
-    `evaluated(product_id)` says whether this pass read that (linked) product."""
+    `evaluated(product_id)` says whether this pass read that (linked) product; `deleted` are linked
+    products a full sweep found gone from Plytix."""
     settings, now = deps.settings, deps.clock()
     overflow = deps.rules_file.plan_overflow
     plan_ids = {f.plan_id for fs in findings.values() for f in fs} | {
         l.plan_id for links in links_by_rule.values() for l in links.values() if l.plan_id}
     if overflow.spill_plan_id and plan_ids:
         plan_ids.add(overflow.spill_plan_id)
+    # a dry run's launch-wave plan that does not exist yet has no tasks to list
+    plan_ids = {p for p in plan_ids if not p.startswith(NEW_PLAN_PREFIX)}
     tasks, unreachable = _list_tasks(deps.planner, plan_ids, report)
     capacity = PlanCapacity(tasks.values(), plan_ids - unreachable, settings.PLAN_CAPACITY_MARGIN)
     remaining = settings.MAX_TASKS_PER_RUN
     first_runs: list[str] = []
     for rule in rules:
         links = links_by_rule[rule.id]
-        first_run = deps.stores.cursors.get(_rule_cursor(rule.id)) is None
+        first_run = deps.stores.cursors.get(rule_cursor(rule.id)) is None
         backfill_skipped = first_run and settings.SKIP_BACKFILL
+        event = is_event_rule(rule)
+        found = findings.get(rule.id, ())
         desired = build_desired(rule_id=rule.id, rule_name=rule.name, environment=settings.ENVIRONMENT_NAME,
-                                findings=findings.get(rule.id, ()), links=links,
+                                findings=retarget(found, links) if event else found, links=links,
                                 # suppressed gaps are remembered one by one, never as a group
                                 group_threshold=(NO_GROUPING if backfill_skipped
                                                  else rule.group_threshold or settings.GROUP_THRESHOLD),
-                                evaluated=evaluated)
+                                # an event rule's absent finding says nothing about a group's members
+                                evaluated=_nothing_read if event else evaluated,
+                                single=getattr(rule, "desired_for", product_desired))
         if first_run:
             first_runs.append(rule.id)
         policy = Policy(reopen=rule.reopen_policy or settings.REOPEN_POLICY,
                         deleted_cooldown=timedelta(days=settings.DELETED_TASK_COOLDOWN_DAYS),
                         claim_timeout=deps.stale_claim_after, skip_backfill=settings.SKIP_BACKFILL,
-                        writes_back=on_complete_of(deps.rules_file, rule.id) is not None)
+                        writes_back=on_complete_of(deps.rules_file, rule.id) is not None,
+                        event_driven=event)
         actions = plan_rule(rule_id=rule.id, desired=desired, links=links.values(), tasks=tasks,
                             covered=lambda link: _covered(link, evaluated), policy=policy, now=now,
-                            first_run=first_run)
+                            first_run=first_run, deleted=lambda link: link.product_id in deleted)
         # A plan that could not be listed: its work waits, and its products go on the retry list so the
         # next incremental pass does it (not the next full sweep, up to a day later).
         for action in actions:
@@ -311,7 +358,7 @@ def _reconcile(deps: ScanDeps, rules: list[Rule], links_by_rule: dict[str, dict[
                        f"spilled, {room.digested} in digest tasks, {room.deferred} deferred"))
         ctx.journal.flush()
     for rule_id in first_runs:
-        _mark_seen(deps, rule_id, report.run_id)
+        _mark_seen(deps, rule_id, report.run_id, report.started)
 
 
 def _digester(rule: Rule, environment: str, findings: Iterable[Finding], links: dict[str, Link],
@@ -375,14 +422,17 @@ def _list_tasks(planner: PlannerClient, plan_ids: Iterable[str],
     return tasks, unreachable
 
 
-def _rule_cursor(rule_id: str) -> str:
-    return f"rule-seen-{rule_id}"
+def _nothing_read(product_id: str) -> bool:
+    return False
 
 
-def _mark_seen(deps: ScanDeps, rule_id: str, run_id: str) -> None:
-    """Record that a rule has had its first real pass (SKIP_BACKFILL applies only before that)."""
+def _mark_seen(deps: ScanDeps, rule_id: str, run_id: str, started: datetime) -> None:
+    """Record that a rule has had its first real pass (SKIP_BACKFILL applies only before that) and when:
+    event rules count a product as created only when it was created after that."""
     try:
-        deps.stores.cursors.save(Cursor(name=_rule_cursor(rule_id), value={"first_run": run_id}, etag=None))
+        deps.stores.cursors.save(Cursor(name=rule_cursor(rule_id), value={"first_run": run_id,
+                                                                            "since": started.isoformat()},
+                                        etag=None))
     except ConcurrentUpdate:
         pass  # a concurrent pass recorded it first: same meaning
 

@@ -43,3 +43,17 @@ def test_table_rows_must_match_the_header() -> None:
 def test_sizes_must_be_positive() -> None:
     with pytest.raises(SystemExit):
         scan_cost.main(["--sizes", "0"])
+
+
+def test_change_feed_bench_reads_each_changed_product_once_and_writes_only_changed_snapshots(azurite: str) -> None:
+    from bench import change_feed_cost
+
+    unwatched, stage, review = change_feed_cost.measure(60, 10, azurite)
+    for scenario in (unwatched, stage, review):
+        assert scenario.plytix.get("search") == 1 == scenario.lower_bound  # 10 changed products: one page
+        assert scenario.products_read == 10
+        assert scenario.snapshot("read") + scenario.snapshot("query") <= 10  # one request per partition touched
+    assert unwatched.snapshot("batch") == 0 and unwatched.tasks_created == 0  # nothing watched changed
+    assert 0 < stage.snapshot("batch") <= 10 and stage.tasks_created == 0
+    assert review.tasks_created == 10 and 0 < review.snapshot("batch") <= 10
+    assert len(change_feed_cost.HEADER) == len(review.row())

@@ -232,7 +232,7 @@ def test_task_index_with_and_without_plan_id(stores: TableStores) -> None:
 
 def test_put_many_250_across_partitions_round_trips_in_one_batch_per_partition(stores: TableStores) -> None:
     snapshots = [Snapshot(f"prod-{i}", {"name": f"Product {i}", "tags": [i, "é"]}, modified=f"2025-01-01T00:00:{i % 60:02d}",
-                          echo_hash=None if i % 2 else f"h{i}") for i in range(250)]
+                          echo={} if i % 2 else {"name": {"h": f"h{i}", "at": "2025-01-01"}}) for i in range(250)]
     partitions = {snapshot_partition(s.product_id) for s in snapshots}
     stored = stores.snapshots.put_many(snapshots)
     assert stores.stats.count("snapshots", "batch") == len(partitions)
@@ -286,9 +286,9 @@ def test_big_snapshots_split_by_payload_and_last_write_wins(stores: TableStores)
 
 def test_long_json_is_chunked_and_round_trips(stores: TableStores) -> None:
     values = {"html": "<p>" + "𝄞é" * 30_000 + "</p>", "plain": "x" * 70_000}  # both over one 64 KiB property
-    stores.snapshots.put(Snapshot("long", values, echo_hash="abc"))
+    stores.snapshots.put(Snapshot("long", values, echo={"a": {"h": "abc", "at": "x"}}))
     got = stores.snapshots.get("long")
-    assert got is not None and got.values == values and got.echo_hash == "abc"
+    assert got is not None and got.values == values and got.echo == {"a": {"h": "abc", "at": "x"}}
     stores.snapshots.put(Snapshot("long", {"html": "short"}))  # REPLACE: old chunks must not linger
     assert stores.snapshots.get("long").values == {"html": "short"}  # type: ignore[union-attr]
 
@@ -431,3 +431,17 @@ def test_proxy_settings_are_read_once_when_the_stores_are_built(azurite: str, ta
     with TableStores.from_connection_string(azurite, table_prefix) as proxied:
         monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # too late: the proxy was chosen at build time
         assert not proxied.ping(timeout_seconds=1)
+
+
+def test_an_echo_recorded_between_read_and_write_survives_the_snapshot_write(stores: TableStores) -> None:
+    """The change feed reads a snapshot, a writer of Plytix records an echo, the feed writes the snapshot
+    it read (with that read's ETag): the write is retried with the echo kept, never lost."""
+    from datetime import datetime, timezone
+
+    stores.snapshots.put(Snapshot("p1", {"a": {"h": "old"}}, modified="m1"))
+    read = stores.snapshots.get_many(["p1"])["p1"]
+    stores.snapshots.record_echo("p1", {"review_status": "pending"}, datetime.now(timezone.utc))
+    stores.snapshots.put_many([dataclasses.replace(read, values={"a": {"h": "new"}}, modified="m2")])
+    stored = stores.snapshots.get("p1")
+    assert stored is not None and stored.values == {"a": {"h": "new"}} and stored.modified == "m2"
+    assert set(stored.echo) == {"review_status"}

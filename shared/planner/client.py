@@ -45,6 +45,8 @@ from kiota_http.middleware.options import RetryHandlerOption
 from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.models.planner_bucket import PlannerBucket
+from msgraph.generated.models.planner_plan import PlannerPlan
+from msgraph.generated.models.planner_plan_container import PlannerPlanContainer
 from msgraph.generated.models.planner_task import PlannerTask as GraphTask
 from msgraph.graph_request_adapter import options as sdk_default_options
 from msgraph_core import GraphClientFactory
@@ -275,6 +277,29 @@ class PlannerClient:
             raise PlannerNotFound(404, "NotFound", f"plan {plan_id} not found")
         return found
 
+    def ensure_group_plan(self, group_id: str, title: str) -> str:
+        """The id of the plan called `title` in a Microsoft 365 group, created when missing (launch waves).
+
+        Same discipline as ensure_bucket: list the group's plans (`GET /groups/{id}/planner/plans`), create
+        with one unretried `POST /planner/plans` (`container.url` = the group), list again. When two
+        instances raced, every caller picks the same plan: the smallest id (the other stays empty)."""
+        found = self._run(self._find_group_plan(group_id, title))
+        if found:
+            return found
+        body = PlannerPlan(title=title, container=PlannerPlanContainer(
+            url=f"https://graph.microsoft.com/v1.0/groups/{group_id}"))
+        with contextlib.suppress(PlannerUncertainWrite):  # the listing below shows whether it exists
+            self._run(self._request("create_plan", lambda: self._graph.planner.plans.to_post_request_information(
+                body, _config(no_retry=True)), CallKind.CREATE))
+        found = self._run(self._find_group_plan(group_id, title))
+        if not found:
+            raise PlannerError(None, "PlanNotCreated", f"plan {title!r} could not be created in group {group_id}")
+        return found
+
+    async def _find_group_plan(self, group_id: str, title: str) -> Optional[str]:
+        return await self._smallest_id_named("list_group_plans", self._graph.groups.by_group_id(group_id).planner.plans,
+                                             "title", title)
+
     # --- tasks ------------------------------------------------------------------------------------
     def create_task(self, spec: TaskSpec) -> tuple[PlannerTask, TaskDetails]:
         """Create the task, then write its details. Validates every limit first (PlannerLimitError, nothing
@@ -499,11 +524,15 @@ class PlannerClient:
         return found
 
     async def _find_bucket(self, plan_id: str, name: str) -> Optional[str]:
-        builder = self._graph.planner.plans.by_planner_plan_id(plan_id).buckets
+        return await self._smallest_id_named("list_buckets", self._graph.planner.plans.by_planner_plan_id(plan_id).buckets,
+                                             "name", name)
+
+    async def _smallest_id_named(self, endpoint: str, builder: Any, field: str, value: str) -> Optional[str]:
+        """Page through a collection; the smallest id of the items whose `field` is `value` (None if none)."""
         ids: list[str] = []
         while True:
-            page = await self._request("list_buckets", builder.to_get_request_information, CallKind.READ) or {}
-            ids += [b["id"] for b in page.get("value") or [] if b.get("name") == name and b.get("id")]
+            page = await self._request(endpoint, builder.to_get_request_information, CallKind.READ) or {}
+            ids += [item["id"] for item in page.get("value") or [] if item.get(field) == value and item.get("id")]
             if not page.get("@odata.nextLink"):
                 return min(ids) if ids else None
             builder = builder.with_url(page["@odata.nextLink"])

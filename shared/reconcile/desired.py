@@ -42,9 +42,13 @@ def product_desired(finding: Finding, link: Link | None) -> Desired:
               "stage": (link.data.get("stage") if link else None) or finding.product.stage})
 
 
+SingleDesired = Callable[[Finding, "Link | None"], Desired]
+
+
 def build_desired(*, rule_id: str, rule_name: str, environment: str, findings: Iterable[Finding],
                   links: Mapping[str, Link], group_threshold: int,
-                  evaluated: Callable[[str], bool] = lambda product_id: True) -> dict[str, Desired]:
+                  evaluated: Callable[[str], bool] = lambda product_id: True,
+                  single: SingleDesired = product_desired) -> dict[str, Desired]:
     """Desired tasks by fingerprint for one rule.
 
     - a finding whose product already has its own link (any state) stays an individual task, and leaves
@@ -53,7 +57,8 @@ def build_desired(*, rule_id: str, rule_name: str, environment: str, findings: I
     - other new findings: above `group_threshold` for one group key, one grouped task; else one each;
       findings that no longer fit in a full group get tasks of their own.
     Group members this pass read and found fine count as fixed (ticked); members it did not read (an
-    incremental pass) stay as stored. A group with no member left is not desired, so it gets closed."""
+    incremental pass) stay as stored. A group with no member left is not desired, so it gets closed.
+    `single` builds one finding's own task (event rules bring their own content)."""
     by_fp = {f.fingerprint: f for f in findings}
     own = {fp for fp, link in links.items() if link.data.get("kind") != "group"}
     desired: dict[str, Desired] = {}
@@ -64,7 +69,7 @@ def build_desired(*, rule_id: str, rule_name: str, environment: str, findings: I
     new_by_key: dict[str, list[Finding]] = defaultdict(list)
     for fp, finding in by_fp.items():
         if fp in own:
-            desired[fp] = product_desired(finding, links[fp])
+            desired[fp] = single(finding, links[fp])
         elif fp not in grouped_fps:
             new_by_key[finding.group_key].append(finding)
 
@@ -78,7 +83,7 @@ def build_desired(*, rule_id: str, rule_name: str, environment: str, findings: I
             if group is not None:
                 desired[group.fingerprint] = group
         for finding in overflow:
-            desired[finding.fingerprint] = product_desired(finding, None)
+            desired[finding.fingerprint] = single(finding, None)
     return desired
 
 

@@ -310,7 +310,7 @@ class Executor:
         task = action.task or self.ctx.planner.get_task(link.task_id or "")
         if task is None:
             return self._mark_deleted(action)
-        self._close_task(link, task, "all required data is now present in Plytix")
+        self._close_task(link, task, action.note or "all required data is now present in Plytix")
         return Outcome(action, True, action.reason, task.id)
 
     def _close_task(self, link: Link, task: PlannerTask, why: str) -> None:

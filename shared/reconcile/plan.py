@@ -8,7 +8,7 @@ on its own. The executor (execute.py) carries the actions out with the idempoten
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, Callable, Iterable, Mapping, Optional
@@ -71,6 +71,7 @@ class Action:
     desired: Optional[Desired] = None
     link: Optional[Link] = None
     task: Optional[PlannerTask] = None
+    note: str = ""  # `close`: why, as written on the task (default: the data is complete now)
 
     @property
     def product_id(self) -> Optional[str]:
@@ -104,26 +105,31 @@ class Policy:
     claim_timeout: timedelta
     skip_backfill: bool
     writes_back: bool = False  # the rule has on_complete: a person's completion is final (job 4)
+    event_driven: bool = False  # jobs 2, 3: an absent finding never means "fixed" (see _decide_event)
 
 
 def plan_rule(*, rule_id: str, desired: Mapping[str, Desired], links: Iterable[Link],
               tasks: Mapping[str, PlannerTask], covered: Callable[[Link], bool], policy: Policy,
-              now: datetime, first_run: bool) -> list[Action]:
+              now: datetime, first_run: bool, deleted: Callable[[Link], bool] = lambda link: False) -> list[Action]:
     """Actions for one rule. `tasks` is the plans' task listing taken this scan (task id -> task);
     `covered(link)` says whether this pass evaluated the link's subject (a full sweep covers all), so an
-    absent finding means "fixed" only where we actually looked."""
+    absent finding means "fixed" only where we actually looked. `deleted(link)`: its product no longer
+    exists in Plytix (event rules close such tasks; level rules see it as an absent finding)."""
     actions: list[Action] = []
     seen: set[str] = set()
     for link in links:
         seen.add(link.fingerprint)
         want = desired.get(link.fingerprint)
-        action = _decide(link, want, tasks, covered(link), policy, now)
+        action = (_decide_event(link, want, tasks, policy, now, deleted(link)) if policy.event_driven
+                  else _decide(link, want, tasks, covered(link), policy, now))
         if action is not None:
             actions.append(action)
     for fp, want in desired.items():
         if fp in seen:
             continue
-        if first_run and policy.skip_backfill:
+        if policy.event_driven and want.data.get("close_note"):
+            continue  # asks to close a task that does not exist: nothing to do
+        if first_run and policy.skip_backfill and not policy.event_driven:
             actions.append(Action(Kind.suppress, rule_id, fp, "rule's first scan with SKIP_BACKFILL: "
                                   "existing gap recorded, no task", desired=want))
         else:
@@ -196,6 +202,43 @@ def _decide(link: Link, want: Optional[Desired], tasks: Mapping[str, PlannerTask
     # closed: a finding that comes back is a regression
     if want is not None:
         return act(Kind.recreate, "problem is back: " + _missing_reason(want))
+    return None
+
+
+def _decide_event(link: Link, want: Optional[Desired], tasks: Mapping[str, PlannerTask], policy: Policy,
+                  now: datetime, deleted: bool) -> Optional[Action]:
+    """The decision table of an event rule's link. Its finding exists only in the pass that saw the change
+    (and in replays until the snapshot moves), so absence means nothing: the task stays until a person
+    completes it, or the rule asks to close it (`close_note`: a launch left backwards, a change undone).
+    A finding that meets a link in any later state is an event already handled: one set per occurrence.
+    A task about a product deleted from Plytix is closed with a note."""
+    fp, rule_id = link.fingerprint, link.rule_id
+
+    def act(kind: Kind, reason: str, task: Optional[PlannerTask] = None) -> Action:
+        return Action(kind, rule_id, fp, reason, desired=want, link=link, task=task)
+
+    if link.state is LinkState.pending:
+        if now - (link.claimed_at or now) < policy.claim_timeout:
+            return act(Kind.wait, "another worker holds a fresh claim")
+        return act(Kind.adopt, "stale claim: adopt the task its creator may have made, or create") if want else None
+    task = tasks.get(link.task_id or "")
+    if link.state is LinkState.open:
+        if task is None:
+            return act(Kind.mark_deleted, "task no longer in the plan (deleted in Planner)")
+        if task.percent_complete >= 100:
+            return act(Kind.mark_completed, "completed in Planner", task)
+        if deleted:
+            return replace(act(Kind.close, "the product was deleted in Plytix", task),
+                           note="the product was deleted in Plytix")
+        if want is None:
+            return None
+        if want.data.get("close_note"):
+            return replace(act(Kind.close, str(want.data["close_note"]), task), note=str(want.data["close_note"]))
+        if _content_changed(link, want):
+            return act(Kind.update, "a further change: " + _missing_reason(want), task)
+        return None
+    if link.state is LinkState.completed and task is not None and task.percent_complete < 100:
+        return act(Kind.mark_open, "the task was reopened in Planner", task)
     return None
 
 

@@ -363,6 +363,24 @@ class ScopeSpec:
 Problems = Iterator[tuple[tuple[PathPart, ...], str]]
 
 
+def placement_problems(specs: list[ScopeSpec], below: str, *, owners: bool = True) -> Problems:
+    """Every task needs a plan, a bucket and (with `owners`) an owner for any product; `below` names the
+    level under the rule where they may be set too ("its channels")."""
+    for name in ("plan_id", "bucket"):
+        if any(spec.setting(name) is None for spec in specs):
+            yield (name,), f"not set on the rule, {below} or in defaults"
+    if owners and any(spec.fallback_owner() is None for spec in specs):
+        yield ("owner",), ("no owner for products that no by_family/by_category entry matches: set owner "
+                           f"or owners.default on the rule, {below} or in defaults")
+
+
+def attribute_limit_problems(needed: set[str]) -> Problems:
+    """One rule must be answerable by one Plytix search (MAX_ATTRIBUTES_PER_RULE attributes)."""
+    if len(needed) > MAX_ATTRIBUTES_PER_RULE:
+        yield (), (f"needs {len(needed)} attributes, more than the {MAX_ATTRIBUTES_PER_RULE} one Plytix "
+                   f"search may request: split it into several rules ({', '.join(sorted(needed))})")
+
+
 class RuleConfigBase(TaskSettings):
     """What every rule type has: identity, switches for the reconciler, and the task title."""
 
@@ -469,8 +487,13 @@ class RequiredAttributesRuleConfig(RuleConfigBase):
                        f"search may request: split it into several rules ({', '.join(sorted(needed))})")
 
 
-# Add new rule models here; the `type` key picks the model.
-RULE_MODELS: tuple[type[RuleConfigBase], ...] = (RequiredAttributesRuleConfig,)
+# Add new rule models here; the `type` key picks the model. Rule types that live in their own module
+# (config model and evaluator together) are imported here, after the bases they build on.
+from shared.rules.launch_checklist import LaunchChecklistRuleConfig  # noqa: E402
+from shared.rules.review_on_change import ReviewOnChangeRuleConfig  # noqa: E402
+
+RULE_MODELS: tuple[type[RuleConfigBase], ...] = (RequiredAttributesRuleConfig, LaunchChecklistRuleConfig,
+                                                 ReviewOnChangeRuleConfig)
 RuleConfig = Annotated[Union[RULE_MODELS], Field(discriminator="type")]
 RULE_TYPES: tuple[str, ...] = tuple(get_args(model.model_fields["type"].annotation)[0] for model in RULE_MODELS)
 

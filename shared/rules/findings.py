@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence
 
 FINGERPRINT_LENGTH = 40
 
@@ -73,6 +73,12 @@ class Finding:
     description: str  # what is missing and why, for people
     product: ProductRef
     group_key: str  # rule id + family: many new findings with one key become one grouped task
+    # Event rules (jobs 2, 3): the change this finding is about (also in its fingerprint), what their task
+    # shows (old/new values, template items; `close_note` asks to close the open task instead), and a
+    # plan to create in a Microsoft 365 group, as (group id, plan title), resolved before reconciling.
+    version: str = ""
+    event: Mapping[str, Any] = field(default_factory=dict)
+    plan_request: Optional[tuple[str, str]] = None
 
 
 def missing_summary(missing: Sequence[Requirement], observed: Mapping[str, str] | None = None,

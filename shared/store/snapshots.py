@@ -6,21 +6,30 @@ all would cap throughput at one partition's ~2,000 entities/s. With 256 buckets 
 rows per partition, and a page of products spreads evenly (hash), so writes batch per partition and the
 partitions are written in parallel. RowKey = escaped product id.
 
-`echo_hash` is the hash of the values WE wrote to Plytix: the feed compares it with what it reads back
-and drops the echo of our own PATCH (loop prevention, DESIGN.md).
+`echo` holds, per attribute, the hash of a value WE wrote to Plytix (job 4's write-backs, the review
+hold) and when: the change feed compares it with what it reads back and drops the echo of our own PATCH
+(loop prevention, DESIGN.md). Writers of Plytix call `record_echo` BEFORE their PATCH. The feed writes
+snapshots conditionally on the ETag it read and, when a writer recorded an echo in between, re-reads and
+keeps that echo: an echo is never lost to a concurrent snapshot write. Whole entities are REPLACEd, as
+everywhere in the store.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-from dataclasses import dataclass
-from typing import Any, Iterable, Optional
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Mapping, Optional
 
-from azure.data.tables import UpdateMode
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import TableTransactionError, UpdateMode
 
 from shared.store.batching import DEFAULT_WORKERS, fan_out, transactions_by_partition
 from shared.store.entity import build_entity, read_etag, read_json, read_str
+from shared.store.errors import ConcurrentUpdate
 from shared.store.keys import key_for, unescape_key
 from shared.store.table import StoreTable
 
@@ -28,6 +37,15 @@ from shared.store.table import StoreTable
 # https://learn.microsoft.com/rest/api/storageservices/querying-tables-and-entities): PartitionKey eq plus
 # up to 14 RowKey eq. Larger groups read the partition's RowKey range and filter here.
 _MAX_ROWKEY_COMPARISONS = 14
+# An echo older than this is forgotten: the feed has long seen (or missed) the write it stands for.
+ECHO_MAX_AGE = timedelta(days=2)
+_WRITE_ATTEMPTS = 3
+
+
+def value_hash(value: Any) -> str:
+    """Hash of one attribute value as JSON (sorted keys), so the feed and a writer of Plytix agree on it."""
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
 
 @dataclass
@@ -35,8 +53,15 @@ class Snapshot:
     product_id: str
     values: dict[str, Any]
     modified: Optional[str] = None  # the product's Plytix `modified` when these values were read
-    echo_hash: Optional[str] = None  # hash of values WE wrote, for loop prevention
+    # attribute label -> {"h": value_hash of what WE wrote, "at": ISO time of the write}: loop prevention
+    echo: dict[str, dict[str, str]] = field(default_factory=dict)
+    read_at: Optional[str] = None  # ISO time of the pass that read these values (echo applies after it)
     etag: Optional[str] = None
+
+    @property
+    def has_baseline(self) -> bool:
+        """False for a row holding only an echo (written before the feed ever saw the product)."""
+        return self.modified is not None or bool(self.values)
 
 
 def snapshot_partition(product_id: str) -> str:
@@ -74,16 +99,36 @@ class SnapshotStore:
         """Insert or replace many in entity group transactions, grouped by partition and sized by
         batching.transactions_by_partition; partitions are written in parallel.
 
-        Every entity is built (and checked against the limits) before anything is written, so a bad
+        A snapshot carrying an ETag replaces only that version. When a transaction fails because a row
+        changed (an echo was recorded meanwhile), its rows are re-read, their echo kept, and it is tried
+        again. Every entity is built (and checked against the limits) before anything is written, so a bad
         snapshot fails the call without a partial write of the others. Per product the last one wins.
         Returns the stored snapshots, with ETags, keyed by product id.
         """
-        entities = [self._entity(s) for s in snapshots]
+        entities = [{**self._entity(s), "__etag": s.etag} for s in snapshots]
         groups = transactions_by_partition(self._table.name, entities)
         stored: dict[str, Snapshot] = {}
         for part in fan_out(self._write_partition, groups, self._max_workers):
             stored.update(part)
         return stored
+
+    def record_echo(self, product_id: str, values: Mapping[str, Any], at: datetime) -> Snapshot:
+        """Remember that WE are about to write `values` (attribute label -> value) to this product, so the
+        change feed does not report them as a change. Call it before the PATCH: an echo recorded for a
+        write that then fails only suppresses that exact value once. Conditional read-modify-write."""
+        for _ in range(_WRITE_ATTEMPTS):
+            current = self.get(product_id) or Snapshot(product_id, {})
+            echo = {label: entry for label, entry in current.echo.items()
+                    if entry.get("at", "") >= (at - ECHO_MAX_AGE).isoformat()}
+            echo.update({label: {"h": value_hash(value), "at": at.isoformat()} for label, value in values.items()})
+            entity = self._entity(dataclasses.replace(current, echo=echo))
+            try:
+                etag = (self._table.replace(entity, current.etag) if current.etag
+                        else self._table.create(entity))
+            except (ConcurrentUpdate, ResourceExistsError):
+                continue  # the feed (or another writer) wrote the row meanwhile: read it again
+            return dataclasses.replace(current, echo=echo, etag=etag)
+        raise ConcurrentUpdate(f"snapshot of {product_id!r} kept changing while recording an echo")
 
     def delete(self, product_id: str) -> None:
         self._table.delete(snapshot_partition(product_id), key_for(product_id, "product_id"))
@@ -92,7 +137,7 @@ class SnapshotStore:
         return build_entity(self._table.name, snapshot_partition(snapshot.product_id),
                             key_for(snapshot.product_id, "product_id"),
                             {"values": snapshot.values, "modified": snapshot.modified,
-                             "echo_hash": snapshot.echo_hash})
+                             "echo": snapshot.echo or None, "read_at": snapshot.read_at})
 
     def _read_partition(self, partition: str, row_keys: set[str]) -> dict[str, Snapshot]:
         if len(row_keys) == 1:
@@ -106,11 +151,29 @@ class SnapshotStore:
     def _write_partition(self, partition: str, transactions: list[list[dict[str, Any]]]) -> dict[str, Snapshot]:
         stored: dict[str, Snapshot] = {}
         for transaction in transactions:  # in order: a later write of the same product must land last
-            results = self._table.submit([("upsert", e, {"mode": UpdateMode.REPLACE}) for e in transaction])
+            for _ in range(_WRITE_ATTEMPTS):
+                try:
+                    results = self._table.submit([_write_operation(e) for e in transaction])
+                    break
+                except TableTransactionError:
+                    transaction = self._refreshed(partition, transaction)
+            else:
+                raise ConcurrentUpdate(f"snapshots in partition {partition!r} kept changing while being written")
             for entity, result in zip(transaction, results):
                 snapshot = _snapshot_from(entity)
                 stored[snapshot.product_id] = dataclasses.replace(snapshot, etag=result.get("etag"))
         return stored
+
+    def _refreshed(self, partition: str, transaction: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The transaction's entities with the echo and ETag the rows have now (our values win)."""
+        current = self._read_partition(partition, {e["RowKey"] for e in transaction})
+        refreshed = []
+        for entity in transaction:
+            ours = _snapshot_from(entity)
+            theirs = current.get(ours.product_id)
+            refreshed.append({**self._entity(dataclasses.replace(
+                ours, echo=theirs.echo if theirs else ours.echo)), "__etag": theirs.etag if theirs else None})
+        return refreshed
 
 
 def partition_query(partition: str, row_keys: set[str]) -> tuple[str, dict[str, str]]:
@@ -124,8 +187,18 @@ def partition_query(partition: str, row_keys: set[str]) -> tuple[str, dict[str, 
             {"pk": partition, "lo": min(row_keys), "hi": max(row_keys)})
 
 
+def _write_operation(entity: dict[str, Any]) -> tuple[Any, ...]:
+    """Replace the version read (`__etag`, set when the snapshot came with one), else insert-or-replace."""
+    etag = entity.get("__etag")
+    body = {k: v for k, v in entity.items() if k != "__etag"}
+    if etag:
+        return ("update", body, {"mode": UpdateMode.REPLACE, "etag": etag,
+                                 "match_condition": MatchConditions.IfNotModified})
+    return ("upsert", body, {"mode": UpdateMode.REPLACE})
+
+
 def _snapshot_from(entity: Any) -> Snapshot:
     """From a stored entity or one we just built (then the ETag comes from the write's answer)."""
     return Snapshot(product_id=unescape_key(entity["RowKey"]), values=read_json(entity, "values", {}),
-                    modified=read_str(entity, "modified"), echo_hash=read_str(entity, "echo_hash"),
-                    etag=read_etag(entity))
+                    modified=read_str(entity, "modified"), echo=read_json(entity, "echo", {}),
+                    read_at=read_str(entity, "read_at"), etag=read_etag(entity) or entity.get("__etag"))

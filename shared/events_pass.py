@@ -1,0 +1,185 @@
+"""The event side of one pass (jobs 2, 3): changes in, event findings out, snapshots moved after commit.
+
+A pass (shared/scan.py) hands each page of products to `compare` (one snapshot read per product, batched by
+partition) and each product's changes to `evaluate`. Order of writes, so that a crash replays without
+duplicates:
+1. products whose changes produced no finding: their snapshot is written in bulk as the pass goes;
+2. the reconciler creates/updates/closes the tasks (links committed) and `finish` writes the review holds;
+3. only then `finish` writes the snapshots of those products, and only of those whose work is done
+   (a deferred, waiting or failed action leaves the snapshot as it was: the next pass replays the event).
+A dry run writes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, Callable, Iterable, Mapping, Optional
+
+from shared.change_feed import ChangeFeed, ProductChanges, Watch
+from shared.planner import PlannerClient, PlannerError
+from shared.plytix import PlytixClient
+from shared.reconcile.plan import Action, Kind
+from shared.rules import EventRule, Finding, ProductView, Rule, is_event_rule
+from shared.store import Cursor, Snapshot, TableStores
+
+log = logging.getLogger(__name__)
+
+# Products compared with their snapshots at once: with 256 snapshot partitions, 500 products touch about
+# 220 of them, so a batch costs about 0.45 read requests per product (100 would cost 0.8).
+COMPARE_BATCH = 500
+# Quiet snapshots (changes that produced no finding) are written once this many wait: fewer, fuller batches.
+QUIET_FLUSH = 2000
+NEW_PLAN_PREFIX = "new-plan:"  # a dry run's stand-in for a wave plan that does not exist yet
+
+
+def rule_cursor(rule_id: str) -> str:
+    """The cursor recording a rule's first real pass (and when: `created` events count after it)."""
+    return f"rule-seen-{rule_id}"
+
+
+class EventPass:
+    """Per pass: the change feed for the enabled event rules, and the snapshots waiting for commit."""
+
+    def __init__(self, stores: TableStores, rules: list[EventRule], environment: str, now: datetime,
+                 dry_run: bool) -> None:
+        self.stores = stores
+        self.rules = rules
+        self.environment = environment
+        self.dry_run = dry_run
+        self.feed = ChangeFeed(stores.snapshots, _union(rule.watch() for rule in rules), now)
+        self.enabled_at = {rule.id: _since(stores.cursors.get(rule_cursor(rule.id))) for rule in rules}
+        self._quiet: list[Snapshot] = []
+        self._waiting: dict[str, Snapshot] = {}  # product id -> snapshot to write once its work is done
+        self._holds: dict[str, dict[str, Any]] = {}
+        self.stats: dict[str, int] = defaultdict(int)
+
+    @classmethod
+    def for_rules(cls, stores: TableStores, rules: Iterable[Rule], environment: str, now: datetime,
+                  dry_run: bool) -> Optional["EventPass"]:
+        events = [rule for rule in rules if is_event_rule(rule)]
+        return cls(stores, events, environment, now, dry_run) if events else None  # type: ignore[arg-type]
+
+    def compare(self, products: list[Mapping[str, Any]]) -> dict[str, ProductChanges]:
+        changes = self.feed.compare(products)
+        self.stats["products"] += len(changes)
+        self.stats["changes"] += sum(len(c.changes) for c in changes.values())
+        self.stats["echoes"] += sum(c.echoes for c in changes.values())
+        return changes
+
+    def evaluate(self, view: ProductView, changes: Optional[ProductChanges]) -> list[Finding]:
+        """Findings of every event rule for this product's changes; its snapshot waits for them."""
+        if changes is None:
+            return []
+        found = [finding for rule in self.rules
+                 for finding in rule.evaluate_changes(view, changes.changes, self.environment,
+                                                      self.enabled_at.get(rule.id))]
+        if found:
+            self._waiting[view.id] = changes.snapshot
+            for finding in found:
+                if finding.event.get("hold"):
+                    self._holds[view.id] = dict(finding.event["hold"])
+        elif changes.dirty:
+            self._quiet.append(changes.snapshot)
+            if len(self._quiet) >= QUIET_FLUSH:
+                self.flush_quiet()
+        return found
+
+    def flush_quiet(self) -> None:
+        if self._quiet and not self.dry_run:
+            self.stores.snapshots.put_many(self._quiet)
+        self._quiet = []
+
+    def resolve_plans(self, findings: dict[str, list[Finding]], planner: PlannerClient,
+                      errors: list[str]) -> None:
+        """Give findings that go into a launch-wave plan that plan's id: created once per wave in its
+        Microsoft 365 group and remembered in a cursor (a dry run only looks)."""
+        resolved: dict[tuple[str, str], str] = {}
+        for rule_id, found in findings.items():
+            kept = []
+            for finding in found:
+                if finding.plan_request is None:
+                    kept.append(finding)
+                    continue
+                key = finding.plan_request
+                if key not in resolved:
+                    try:
+                        resolved[key] = self._wave_plan(planner, *key)
+                    except PlannerError as exc:
+                        errors.append(f"launch wave plan {key[1]!r}: {exc}")
+                        resolved[key] = ""
+                if resolved[key]:
+                    kept.append(replace(finding, plan_id=resolved[key]))
+                else:
+                    self._waiting.pop(finding.subject, None)  # the event replays next pass
+            findings[rule_id] = kept
+
+    def _wave_plan(self, planner: PlannerClient, group_id: str, title: str) -> str:
+        name = "wave-plan-" + _key(group_id, title)
+        cursor = self.stores.cursors.get(name)
+        if cursor is not None and cursor.value.get("plan_id"):
+            return str(cursor.value["plan_id"])
+        if self.dry_run:
+            return NEW_PLAN_PREFIX + title
+        plan_id = planner.ensure_group_plan(group_id, title)
+        try:
+            self.stores.cursors.save(Cursor(name, {"plan_id": plan_id, "group_id": group_id, "title": title},
+                                            etag=cursor.etag if cursor else None))
+        except Exception:  # noqa: BLE001 - another pass saved it: ensure_group_plan picked the same plan
+            log.info("wave plan cursor %s saved by another pass", name)
+        self.stats["wave_plans"] += 1
+        return plan_id
+
+    def finish(self, report_planned: list[Action], retry: set[str], plytix: PlytixClient,
+               now: Callable[[], datetime], errors: list[str]) -> None:
+        """After execution: review holds, then the snapshots of products whose work is done."""
+        self.flush_quiet()
+        if self.dry_run:
+            return
+        approved = {a.product_id for a in report_planned if a.kind is Kind.close and a.desired is not None
+                    and a.desired.data.get("hold")}
+        for product_id, hold in self._holds.items():
+            if product_id in retry:
+                continue
+            value = hold["approved"] if product_id in approved else hold["pending"]
+            if hold.get("current") == value:
+                continue
+            try:
+                # Echo first: the feed must recognise this write as ours (DESIGN.md, loop prevention).
+                self.stores.snapshots.record_echo(product_id, {hold["attribute"]: value}, now())
+                plytix.patch_product(product_id, {"attributes": {hold["attribute"]: value}})
+                self.stats["holds"] += 1
+            except Exception as exc:  # noqa: BLE001 - one product's hold must not stop the others
+                errors.append(f"review hold on {product_id!r}: {exc.__class__.__name__}: {exc}")
+                retry.add(product_id)
+        done = [snapshot for product_id, snapshot in self._waiting.items() if product_id not in retry]
+        if done:
+            # The echo may have been recorded since the snapshot was read: keep it (put_many re-reads on
+            # a conflict, which the hold's own echo above causes for exactly these products).
+            self.stores.snapshots.put_many(done)
+        self.stats["committed"] += len(done)
+
+
+def _union(watches: Iterable[Watch]) -> Watch:
+    attributes: set[str] = set()
+    status = False
+    for watch in watches:
+        attributes |= watch.attributes
+        status = status or watch.status
+    return Watch(frozenset(attributes), status)
+
+
+def _since(cursor: Optional[Cursor]) -> Optional[datetime]:
+    value = (cursor.value if cursor else {}).get("since")
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _key(*parts: str) -> str:
+    import hashlib
+
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
