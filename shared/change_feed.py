@@ -12,8 +12,10 @@ Why the snapshot moves only after the events are committed: the caller (shared/e
 the new snapshot of a product once the tasks or links its events produced are stored. A crash in between
 replays the same events (same old value, same version), and the links make the replay a no-op.
 
-Echo (loop prevention, DESIGN.md): whoever writes to Plytix records the value first (`record_echo`); a
-change to exactly that value after the snapshot was read is our own write, absorbed without an event.
+Echo (loop prevention, DESIGN.md): a change to exactly a value WE wrote after the snapshot was read is our
+own write, absorbed without an event. Two records of our writes are consulted: the snapshot's own echo
+(`SnapshotStore.record_echo`, written before the PATCH: the review hold) and job 4's echo log
+(shared/writeback/echo.py, written after its PATCH), read only for a product with a changed field.
 
 Each snapshot keeps a watched value whole up to VALUE_LIMIT characters; beyond that its hash and an
 excerpt (the review task then says the old value was cut).
@@ -26,7 +28,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from shared.store.snapshots import Snapshot, SnapshotStore, value_hash
 
@@ -68,6 +70,10 @@ class Watch:
         return ([STATUS_FIELD] if self.status else []) + sorted(self.attributes)
 
 
+# Other records of our own writes: product id -> {field: [(value_hash, when written)]}.
+EchoSource = Callable[[str], Mapping[str, list[tuple[str, datetime]]]]
+
+
 @dataclass
 class ProductChanges:
     """The events of one product and the snapshot to store once they are acted on."""
@@ -104,10 +110,12 @@ class ChangeFeed:
     """Compares pages of products with their snapshots: one snapshot read per product, batched by
     partition (SnapshotStore.get_many), no Plytix call of its own."""
 
-    def __init__(self, snapshots: SnapshotStore, watch: Watch, read_at: datetime) -> None:
+    def __init__(self, snapshots: SnapshotStore, watch: Watch, read_at: datetime,
+                 echoes: Optional[EchoSource] = None) -> None:
         self.snapshots = snapshots
         self.watch = watch
         self.read_at = read_at.isoformat()
+        self.echoes = echoes
 
     def compare(self, products: Iterable[Mapping[str, Any]]) -> dict[str, ProductChanges]:
         page = {str(p["id"]): p for p in products if p.get("id")}
@@ -124,6 +132,7 @@ class ChangeFeed:
             return ProductChanges(product_id, (event,), snapshot, dirty=True)
         changes: list[Change] = []
         echoes = 0
+        logged: Optional[Mapping[str, list[tuple[str, datetime]]]] = None
         for name, now in values.items():
             before = old.values.get(name)
             if before is None:
@@ -133,6 +142,11 @@ class ChangeFeed:
             if self._is_echo(old, name, now["h"]):
                 echoes += 1
                 continue
+            if self.echoes is not None:
+                logged = self.echoes(product_id) if logged is None else logged
+                if any(digest == now["h"] and _after_read(at, old) for digest, at in logged.get(name, ())):
+                    echoes += 1
+                    continue
             kind = ChangeKind.status if name == STATUS_FIELD else ChangeKind.attribute
             changes.append(Change(kind, name, before.get("v", before.get("x")), field_value(product, name),
                                   before.get("h"), now["h"], change_version(product_id, name, before.get("h"),
@@ -147,7 +161,12 @@ class ChangeFeed:
         entry = old.echo.get(name)
         if not entry or entry.get("h") != new_hash:
             return False
-        return old.read_at is None or _time(entry.get("at")) >= _time(old.read_at)
+        return _after_read(_time(entry.get("at")), old)
+
+
+def _after_read(at: Optional[datetime], old: Snapshot) -> bool:
+    """Was this write made after the stored snapshot was read (so the snapshot cannot contain it)?"""
+    return old.read_at is None or (at is not None and at >= _time(old.read_at))
 
 
 def _time(value: Any) -> datetime:

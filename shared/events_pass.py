@@ -18,12 +18,14 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Optional
 
-from shared.change_feed import ChangeFeed, ProductChanges, Watch
+from shared.change_feed import STATUS_FIELD, ChangeFeed, EchoSource, ProductChanges, Watch
 from shared.planner import PlannerClient, PlannerError
 from shared.plytix import PlytixClient
 from shared.reconcile.plan import Action, Kind
 from shared.rules import EventRule, Finding, ProductView, Rule, is_event_rule
 from shared.store import Cursor, Snapshot, TableStores
+from shared.store.snapshots import value_hash
+from shared.writeback.echo import EchoLog
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,8 @@ class EventPass:
         self.rules = rules
         self.environment = environment
         self.dry_run = dry_run
-        self.feed = ChangeFeed(stores.snapshots, _union(rule.watch() for rule in rules), now)
+        self.feed = ChangeFeed(stores.snapshots, _union(rule.watch() for rule in rules), now,
+                               echoes=writeback_echoes(EchoLog(stores.table("echoes"))))
         self.enabled_at = {rule.id: _since(stores.cursors.get(rule_cursor(rule.id))) for rule in rules}
         self._quiet: list[Snapshot] = []
         self._waiting: dict[str, Snapshot] = {}  # product id -> snapshot to write once its work is done
@@ -160,6 +163,23 @@ class EventPass:
             # a conflict, which the hold's own echo above causes for exactly these products).
             self.stores.snapshots.put_many(done)
         self.stats["committed"] += len(done)
+
+
+def writeback_echoes(log: EchoLog) -> EchoSource:
+    """Job 4's echo log as the change feed reads it: per field, the hash of each value a write-back wrote
+    and when (one query, only for a product with a changed watched field)."""
+    def echoes(product_id: str) -> dict[str, list[tuple[str, datetime]]]:
+        found: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
+        for echo in log.written(product_id):
+            if echo.at is None:
+                continue
+            for label, value in (echo.values.get("attributes") or {}).items():
+                found[label].append((value_hash(value), echo.at))
+            if echo.values.get("status"):
+                found[STATUS_FIELD].append((value_hash(echo.values["status"]), echo.at))
+        return found
+
+    return echoes
 
 
 def _union(watches: Iterable[Watch]) -> Watch:

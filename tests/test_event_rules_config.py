@@ -37,7 +37,8 @@ MALFORMED = {
         "rules.yaml:13: rules[0].wave.title: must contain {wave}: each wave gets its own plan"),
     "stage order without the trigger stage": (
         HEAD + LAUNCH + "    stage_order: [draft, published]\n",
-        "rules.yaml:13: rules[0].stage_order: must list the trigger stages too (missing: ready)"),
+        "rules.yaml:13: rules[0].stage_order: the stage order (stage_order) must list the trigger stages too "
+        "(missing: ready)"),
     "misspelt key": (
         HEAD + LAUNCH + "    on_leav: close\n",
         "rules.yaml:13: rules[0].on_leav: unknown key 'on_leav' (did you mean 'on_leave'?)"),
@@ -69,3 +70,21 @@ def test_event_rules_watch_what_they_trigger_on() -> None:
     assert launch.needed_attributes() == {"workflow_stage", "launch_date"}
     assert review.watch().attributes == {"safety_warning"} and not review.watch().status
     assert review.needed_attributes() == {"safety_warning", "review_status"}
+
+
+def test_a_hold_writes_approved_on_completion_and_the_stage_map_orders_launch_stages() -> None:
+    text = (HEAD.replace("version: 1\n", "version: 1\nworkflow_stages: [draft, ready, live]\n") + LAUNCH + REVIEW
+            + "    hold: {attribute: review_status, approved: ok}\n")
+    rules_file = parse_rules(text)
+    review = rules_file.rules[1]
+    assert review.on_complete is not None and review.on_complete.set == {"review_status": "ok"}
+    launch = build_rules(rules_file)[0]
+    from shared.change_feed import Change, ChangeKind
+    from shared.rules import ProductView
+
+    view = ProductView.from_plytix({"id": "p", "sku": "S", "status": "Draft", "attributes": {"workflow_stage": "draft"}},
+                                   {})
+    back = Change(ChangeKind.attribute, "workflow_stage", "ready", "draft", "h1", "h2", "v1")
+    forward = Change(ChangeKind.attribute, "workflow_stage", "ready", "live", "h1", "h3", "v1")
+    assert [f.event["close_note"] != "" for f in launch.evaluate_changes(view, (back,), "test", None)] == [True]
+    assert launch.evaluate_changes(view, (forward,), "test", None) == []  # onwards is not "left backwards"

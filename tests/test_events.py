@@ -248,3 +248,43 @@ def test_a_review_of_long_html_shows_text_a_cut_note_and_a_unified_diff(events_w
     assert diff[1] == "+++ new" and diff[2].startswith("@@")
     assert any(line.startswith("+") and "regulated" in line for line in diff)
     assert any(line.startswith("-") and "about" in line and "+++" not in line for line in diff[2:])
+
+
+HOLD_AUDIT = """\
+  - id: hold-audit
+    type: review_on_change
+    name: Hold audit
+    bucket: Review
+    watch: [review_status]
+"""
+
+
+def test_a_completed_review_is_approved_by_job_4_and_neither_hold_write_echoes_as_a_change(events_world):
+    """The review hold's `pending` (our write) and job 4's `approved` on completion (its write-back,
+    recorded in its echo log) are no changes, even for a rule watching that attribute; a person's edit is."""
+    from shared.completion_watcher import WatcherDeps, run_watcher
+
+    world = events_world
+    world["rules"].write_text(EVENT_RULES + HOLD_AUDIT)
+    deps = build_deps(world["deps"].settings, stores=world["deps"].stores)
+    run_full_scan(deps)
+    product = product_in(world, "enrichment", family="any")
+    world["plytix"].edit_product(product["id"], attributes={"safety_warning": "New wording."})
+    assert run_incremental_scan(deps).done["create"] == 1
+    assert world["plytix"].product(product["id"])["attributes"]["review_status"] == "pending"
+    held = run_incremental_scan(deps)  # reads the product again: its `modified` moved with our write
+    assert held.products_seen >= 1 and held.findings == 0 and held.events["echoes"] == 1
+
+    [task] = tasks(world, "Review regulated change")
+    world["graph"].complete_task(task["id"], by="compliance.officer@contoso.example")
+    watched = run_watcher(WatcherDeps(settings=deps.settings, rules_file=deps.rules_file, plytix=deps.plytix,
+                                      planner=deps.planner, stores=deps.stores, sleep=lambda seconds: None))
+    assert watched.writebacks == {"done": 1}
+    assert world["plytix"].product(product["id"])["attributes"]["review_status"] == "approved"
+    approved = run_incremental_scan(deps)
+    assert approved.products_seen >= 1 and approved.findings == 0 and approved.events["echoes"] == 1
+    assert tasks(world, "Hold audit") == []
+
+    world["plytix"].edit_product(product["id"], attributes={"review_status": "pending"})  # a person
+    assert run_incremental_scan(deps).done["create"] == 1
+    assert len(tasks(world, "Hold audit")) == 1

@@ -138,7 +138,7 @@ class LaunchChecklistRuleConfig(RuleConfigBase):
 
     def needed_attributes(self, rules_file: RulesFile) -> set[str]:
         labels = {label for label in (self.launch_date_attribute, self.wave.attribute if self.wave else None) if label}
-        if self.trigger.stages or self.select.stages is not None:
+        if self.trigger.stages or self.select.stages is not None or (self.on_complete and self.on_complete.stage):
             labels.add(rules_file.workflow_stage_attribute)
         return labels
 
@@ -154,10 +154,13 @@ class LaunchChecklistRuleConfig(RuleConfigBase):
             first.setdefault(task.key, index)
             if task.due and task.due.from_ == "launch_date" and not self.launch_date_attribute:
                 yield ("tasks", index, "due", "from"), "counts from the launch date: set launch_date_attribute"
-        if self.stage_order is not None and self.trigger.stages:
-            unknown = [s for s in self.trigger.stages if _folded(s) not in _fold(self.stage_order)]
+        order = self.stage_order or rules_file.workflow_stages
+        if order is not None and self.trigger.stages:
+            unknown = [s for s in self.trigger.stages if _folded(s) not in _fold(order)]
             if unknown:
-                yield ("stage_order",), f"must list the trigger stages too (missing: {', '.join(unknown)})"
+                where = "stage_order" if self.stage_order is not None else "trigger"
+                yield (where,), (f"the stage order ({'stage_order' if self.stage_order else 'workflow_stages'}) "
+                                 f"must list the trigger stages too (missing: {', '.join(unknown)})")
 
 
 def _folded(value: object) -> str:
@@ -176,6 +179,7 @@ class LaunchChecklistRule(EventRuleBase):
     def __init__(self, config: LaunchChecklistRuleConfig, rules_file: RulesFile) -> None:
         super().__init__(config, config.needed_attributes(rules_file))
         self._stage_attribute = rules_file.workflow_stage_attribute
+        self._stage_order = [_folded(s) for s in config.stage_order or rules_file.workflow_stages or []]
         self._specs = {spec.scope: spec for spec in config.scope_specs(rules_file.defaults)}
 
     def scopes(self) -> list[str]:
@@ -183,7 +187,7 @@ class LaunchChecklistRule(EventRuleBase):
 
     def watch(self) -> Watch:
         trigger = self.config.trigger
-        stages = bool(trigger.stages) or self.config.stage_order is not None
+        stages = bool(trigger.stages) or bool(self._stage_order)
         return Watch(attributes=frozenset({self._stage_attribute} if stages else set()), status=True)
 
     def evaluate_changes(self, view: ProductView, changes: tuple[Change, ...], environment: str,
@@ -212,7 +216,7 @@ class LaunchChecklistRule(EventRuleBase):
             return False
         if _folded(change.old) not in _fold(trigger.stages) or _folded(change.new) in _fold(trigger.stages):
             return False
-        order = [_folded(s) for s in self.config.stage_order or []]
+        order = self._stage_order
         if _folded(change.new) not in order:
             return not order  # without a stage order any way out of the launch stages counts as backwards
         return order.index(_folded(change.new)) < min(order.index(s) for s in _fold(trigger.stages))
@@ -235,7 +239,8 @@ class LaunchChecklistRule(EventRuleBase):
                 missing=(Requirement(task.key, task.name, "", why or "launch"),), satisfied=(),
                 owner_upn=spec.owner_for(view), plan_id=spec.setting("plan_id"), bucket=spec.setting("bucket"),
                 priority=spec.priority, due_in_days=self._due_in_days(task, view),
-                description=why, product=ProductRef(id=view.id, sku=view.sku, label=view.label, family=view.family),
+                description=why, product=ProductRef(id=view.id, sku=view.sku, label=view.label, family=view.family,
+                                                    stage=view.stage),
                 group_key=f"{self.id}:{view.family or ''}:{task.key}", version=version,
                 event={"task": index, "why": why, "close_note": close_note, "wave": wave or ""},
                 plan_request=None if close_note else plan_request))
@@ -264,10 +269,15 @@ class LaunchChecklistRule(EventRuleBase):
         lines += ["", f"Part of the launch set of rule \"{self.name}\" "
                       f"({', '.join(t.name for t in self.config.tasks)}).", marker_line(finding.fingerprint)]
         close_note = str(finding.event.get("close_note") or "")
-        data = {"kind": "launch", "sku": product.sku, "task": task.key, "missing_labels": [task.name],
-                **({"close_note": close_note} if close_note else {})}
+        data: dict[str, object] = {"kind": "launch", "sku": product.sku, "task": task.key,
+                                   "missing_labels": [task.name], **({"close_note": close_note} if close_note else {}),
+                                   # job 4: the product moves on (on_complete) once every task of the set is done
+                                   "set": {"key": f"{finding.subject}/{finding.version or 'launch'}",
+                                           "size": len(self.config.tasks)},
+                                   "stage": product.stage}
         if link is not None:  # an existing set keeps what it was created with; only a close note is new
-            data = {**{k: v for k, v in link.data.items() if k not in ("checklist", "description_hash")}, **data}
+            data = {**data, **{k: v for k, v in link.data.items() if k not in ("checklist", "description_hash")},
+                    **({"close_note": close_note} if close_note else {})}
         return Desired(
             rule_id=self.id, fingerprint=finding.fingerprint, scope=finding.scope, title=finding.title,
             description="\n".join(lines),

@@ -20,7 +20,7 @@ import textwrap
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from shared.change_feed import Change, ChangeKind, Watch
 from shared.rules.config import (AttributeLabel, Name, Problems, RuleConfigBase, ScopeSpec, SelectorConfig,
@@ -76,6 +76,20 @@ class ReviewOnChangeRuleConfig(RuleConfigBase):
     hold: Optional[HoldConfig] = None
     max_value_chars: int = Field(1500, ge=100, le=20_000)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _hold_approves_on_completion(cls, data: Any) -> Any:
+        """With a hold, completing the review writes `approved` back (job 4's on_complete `set`); a `set`
+        written in the file for the same attribute wins."""
+        hold = data.get("hold") if isinstance(data, dict) else None
+        on_complete = data.get("on_complete") if isinstance(data, dict) else None
+        if not isinstance(hold, dict) or not (on_complete is None or isinstance(on_complete, dict)):
+            return data
+        on_complete = dict(on_complete or {})
+        written = on_complete.get("set") if isinstance(on_complete.get("set"), dict) else {}
+        on_complete["set"] = {hold.get("attribute", "review_status"): hold.get("approved", "approved"), **written}
+        return {**data, "on_complete": on_complete}
+
     @field_validator("watch")
     @classmethod
     def _watch_not_empty(cls, value: list[WatchedAttributeConfig]) -> list[WatchedAttributeConfig]:
@@ -91,7 +105,7 @@ class ReviewOnChangeRuleConfig(RuleConfigBase):
         labels = {item.attribute for item in self.watch}
         if self.hold:
             labels.add(self.hold.attribute)
-        if self.select.stages is not None:
+        if self.select.stages is not None or (self.on_complete and self.on_complete.stage):
             labels.add(rules_file.workflow_stage_attribute)
         return labels
 
@@ -153,7 +167,7 @@ class ReviewOnChangeRule(EventRuleBase):
             missing=(Requirement(item.attribute, f"Review {label}", item.attribute, "changed"),), satisfied=(),
             owner_upn=owner, plan_id=spec.setting("plan_id"), bucket=spec.setting("bucket"), priority=spec.priority,
             due_in_days=spec.setting("due_in_days"), description="",
-            product=ProductRef(id=view.id, sku=view.sku, label=view.label, family=view.family),
+            product=ProductRef(id=view.id, sku=view.sku, label=view.label, family=view.family, stage=view.stage),
             group_key=f"{self.id}:{item.attribute}", version=change.version,
             event={"attribute": item.attribute, "label": label, "kind": item.kind,
                    "old": _text(change.old, item.kind), "old_cut": change.old_cut, "old_hash": change.old_hash,
@@ -178,7 +192,9 @@ class ReviewOnChangeRule(EventRuleBase):
         items = items[:CHECKLIST_LIMIT]
         data: dict[str, Any] = {"kind": "review", "sku": finding.product.sku, "attribute": event["attribute"],
                                 "baseline": baseline, "versions": versions, "new_hash": event["new_hash"],
-                                "missing_labels": [f"Review {event['label']}"]}
+                                "missing_labels": [f"Review {event['label']}"],
+                                # job 4's guard: the stage the product was in when the review opened
+                                "stage": (link.data.get("stage") if link else None) or finding.product.stage}
         if link is not None and event["new_hash"] == baseline.get("hash"):
             data["close_note"] = (f"{event['label']} was changed back to the approved value before anyone "
                                   "reviewed the change")
