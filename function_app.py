@@ -2,8 +2,9 @@
 
 import azure.functions as func
 
-from shared.blueprints import http_api, timers
+from shared.blueprints import http_api, scan_worker, timers
 
 app = func.FunctionApp()
 app.register_functions(http_api.bp)
 app.register_functions(timers.bp)
+app.register_functions(scan_worker.bp)

@@ -34,20 +34,23 @@ def main() -> int:
     os.environ.update({"ENVIRONMENT_NAME": "demo", "RULES_FILE": str(ROOT / "demo" / "rules.yaml"),
                        "FULL_SWEEP_SCHEDULE": "0 0 2 * * *",
                        "INCREMENTAL_SCHEDULE": "0 */5 * * * *", "COMPLETION_SCHEDULE": "0 */1 * * * *",
-                       "DEVHOST_FUNCTION_KEY": KEY,
+                       "QUEUE_PREFIX": "demo", "DEVHOST_FUNCTION_KEY": KEY,
                        "PLYTIX_PRODUCT_URL_TEMPLATE": "https://app.plytix.com/products/{product_id}"})
     for name in [n for n in os.environ if n.startswith(("PLYTIX_BASE", "PLYTIX_API", "GRAPH_", "STORAGE_"))]:
         del os.environ[name]  # the demo always runs against the local stand-ins
     os.environ.pop("AzureWebJobsStorage", None)
 
     from devhost.host import DevHost
+    from devhost.host_config import HostOptions
     from devhost.local_services import LocalServices
 
     services = LocalServices.start_missing(os.environ, ROOT)
     try:
         import function_app
 
-        with DevHost(function_app.app, port=0, timers=False, queues=False, app_root=ROOT) as host:
+        # Scans run from the scans queue, as in Azure; a short poll interval keeps the demo quick.
+        options = HostOptions.from_host_json(ROOT / "host.json", queue_poll_interval=0.1)
+        with DevHost(function_app.app, port=0, timers=False, options=options, app_root=ROOT) as host:
             return Demo(f"{host.url}/api", os.environ["PLYTIX_BASE_URL"],
                         os.environ["GRAPH_BASE_URL"].removesuffix("/v1.0")).run()
     finally:
@@ -211,13 +214,26 @@ class Demo:
         return {"x-functions-key": KEY}
 
     def scan(self, dry_run: bool = False) -> dict[str, Any]:
-        response = self.http.post(f"{self.api}/scans", json={"dry_run": dry_run}, headers=self.key)
-        response.raise_for_status()
-        report = response.json()
-        if not dry_run:
-            self.totals.update(report["done"])
-            self.totals.update({f"{k}_calls": v for k, v in report["api_calls"].items()})
-            self.totals["scans"] += 1
+        """A dry run answers in the request (?wait=true); a real scan is queued (202) and its status
+        route is polled until the queue trigger has finished it."""
+        if dry_run:
+            response = self.http.post(f"{self.api}/scans", params={"wait": "true"}, json={"dry_run": True},
+                                      headers=self.key)
+            response.raise_for_status()
+            return response.json()
+        response = self.http.post(f"{self.api}/scans", headers=self.key)
+        self.expect(response.status_code == 202, "a scan request is accepted at once (202)")
+        status_url = self.api.removesuffix("/api") + response.headers["Location"]
+        deadline = time.monotonic() + 120
+        while (run := self.http.get(status_url, headers=self.key).json())["status"] not in ("succeeded", "failed"):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"scan {run['run_id']} did not finish within 120 s")
+            time.sleep(0.1)  # polling the status route, as a client would
+        self.expect(run["status"] == "succeeded", f"scan {run['run_id']} succeeded")
+        report = run["report"]
+        self.totals.update(report["done"])
+        self.totals.update({f"{k}_calls": v for k, v in report["api_calls"].items()})
+        self.totals["scans"] += 1
         return report
 
     def tasks(self, bucket: str = "Missing data") -> list[dict[str, Any]]:

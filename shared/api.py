@@ -5,7 +5,7 @@ Why split: the logic is testable with plain calls, and the edge stays thin (DESI
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
 from shared.health_cache import HealthCache
@@ -135,45 +135,59 @@ def _answers(ping: Callable[[], Any]) -> bool:
         return False
 
 
-def start_scan(body: bytes, params: Mapping[str, str]) -> Reply:
-    """POST /api/scans: {"dry_run": bool, "rules": [ids]} (query ?dry_run=true also works)."""
-    try:
-        payload = json.loads(body) if body and body.strip() else {}
-    except ValueError as exc:
-        return 400, {"error": f"body is not valid JSON: {exc}"}
-    if not isinstance(payload, dict):
-        return 400, {"error": "body must be a JSON object"}
-    unknown = set(payload) - {"dry_run", "rules"}
-    if unknown:
-        return 400, {"error": f"unknown field(s): {', '.join(sorted(unknown))}", "allowed": ["dry_run", "rules"]}
-    dry_run = payload.get("dry_run", _flag(params.get("dry_run")))
-    if not isinstance(dry_run, bool):
-        return 400, {"error": "dry_run must be true or false"}
-    rules = payload.get("rules")
-    if rules is not None and (not isinstance(rules, list) or not all(isinstance(r, str) for r in rules)):
-        return 400, {"error": "rules must be a list of rule ids"}
-    from shared.runtime import scan_deps
-    from shared.rules import RulesError
-    from shared.scan import run_full_scan
+@dataclass(frozen=True)
+class ScanStart:
+    """POST /api/scans's answer, and the queue message that starts the run (None: nothing to queue)."""
 
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    message: Optional[str] = None
+
+
+def start_scan(body: bytes, params: Mapping[str, str]) -> ScanStart:
+    """POST /api/scans: {"dry_run": bool, "rules": [ids]} (query ?dry_run=true also works).
+
+    202 with the run id and `Location: /api/scans/{run_id}`; the scan runs from the scans queue.
+    `?wait=true` runs it in the request instead and answers 200 with the report (small catalogs: Azure
+    cuts HTTP responses at 230 seconds)."""
+    from shared import ondemand
+    from shared.rules import RulesError
+    from shared.runtime import scan_deps
+
+    try:
+        request = ondemand.parse_request(body, params)
+    except ondemand.BadScanRequest as exc:
+        return ScanStart(400, {"error": str(exc)})
     try:
         deps = scan_deps()
     except (SettingsError, RulesError) as exc:
-        return 503, {"error": str(exc)}
+        return ScanStart(503, {"error": str(exc)})
     try:
-        report = run_full_scan(deps, dry_run=dry_run, rule_ids=rules)
+        if request.wait:
+            return ScanStart(200, ondemand.run_now(deps, request).to_json())
+        run, message = ondemand.queue_run(deps, request)
+    except ondemand.BadScanRequest as exc:
+        return ScanStart(400, {"error": str(exc)})
     except RulesError as exc:  # e.g. AccountMismatch: the rules name attributes the account does not have
-        return 503, {"error": str(exc)}
-    except ValueError as exc:
-        return 400, {"error": str(exc)}
-    return 200, report.to_json()
+        return ScanStart(503, {"error": str(exc)})
+    location = f"/api/scans/{run.run_id}"
+    return ScanStart(202, {**run.to_json(), "status_url": location}, {"Location": location}, message)
 
 
-def _flag(value: Optional[str]) -> Any:
-    if value is None:
-        return False
-    lowered = value.strip().lower()
-    return {"true": True, "1": True, "false": False, "0": False}.get(lowered, value)
+def scan_status(run_id: str) -> Reply:
+    """GET /api/scans/{run_id}: status, progress and, once finished, the report."""
+    from shared.runtime import clients
+    from shared.store import InvalidKey
+
+    _, _, stores = clients(get_settings())
+    try:
+        run = stores.runs.get(run_id)
+    except InvalidKey as exc:
+        return 400, {"error": f"run id {run_id!r} is malformed: {exc}"}
+    if run is None:
+        return 404, {"error": f"no scan run {run_id}"}
+    return 200, run.to_json()
 
 
 def parse_limit(params: Mapping[str, str], maximum: int, default: int = 200) -> int | str:

@@ -91,17 +91,38 @@ WATERMARK_CURSOR = "feed-watermark"
 MAX_RETRY_PRODUCTS = 2000
 
 
+Progress = Callable[["ScanReport"], None]
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def select_rules(rules: list[Rule], rule_ids: Optional[Iterable[str]]) -> list[Rule]:
+    """The enabled rules named (all when None); ValueError naming the unknown or disabled ones."""
+    if rule_ids is None:
+        return list(rules)
+    wanted = set(rule_ids)
+    unknown = wanted - {r.id for r in rules}
+    if unknown:
+        raise ValueError(f"unknown or disabled rule id(s): {', '.join(sorted(unknown))}")
+    return [r for r in rules if r.id in wanted]
+
+
 def run_full_scan(deps: ScanDeps, *, dry_run: bool = False, rule_ids: Optional[Iterable[str]] = None,
-                  checkpoint: Optional[Callable[[str], None]] = None) -> ScanReport:
+                  checkpoint: Optional[Callable[[str], None]] = None, run_id: Optional[str] = None,
+                  progress: Optional[Progress] = None) -> ScanReport:
     """A full sweep: every product, every enabled rule (or the given ones).
 
     A real sweep of all rules also moves the incremental pass's watermark to its own start: whatever
-    changes from then on is the incremental pass's job."""
-    rules = _select_rules(deps.rules, rule_ids)
-    report = ScanReport(run_id=uuid.uuid4().hex[:12], dry_run=dry_run, started=deps.clock(), mode="full")
+    changes from then on is the incremental pass's job. `progress(report)` is called after each product
+    read and each action done (on-demand scans store it; the callback decides how often)."""
+    rules = select_rules(deps.rules, rule_ids)
+    report = ScanReport(run_id=run_id or new_run_id(), dry_run=dry_run, started=deps.clock(), mode="full")
     watermark = _watermark(deps) if not dry_run and rule_ids is None else None
     feed = _feed(deps, rules)
-    _run_pass(deps, rules, report, feed, feed.full_sweep, full=True, checkpoint=checkpoint)
+    _run_pass(deps, rules, report, feed, feed.full_sweep, full=True, checkpoint=checkpoint,
+              progress=progress or _no_progress)
     if not dry_run and rule_ids is None:
         _save_watermark(deps, watermark, report)
     return report
@@ -119,7 +140,7 @@ def run_incremental_scan(deps: ScanDeps, *, checkpoint: Optional[Callable[[str],
     watermark = _watermark(deps)
     if watermark is None or watermark.value.get("rules_hash") != deps.rules_file.content_hash:
         return run_full_scan(deps, checkpoint=checkpoint)
-    report = ScanReport(run_id=uuid.uuid4().hex[:12], dry_run=False, started=deps.clock(), mode="incremental")
+    report = ScanReport(run_id=new_run_id(), dry_run=False, started=deps.clock(), mode="incremental")
     since = datetime.fromisoformat(watermark.value["since"]) - timedelta(
         seconds=deps.settings.INCREMENTAL_OVERLAP_SECONDS)
     retry = list(watermark.value.get("retry") or [])
@@ -132,7 +153,7 @@ def run_incremental_scan(deps: ScanDeps, *, checkpoint: Optional[Callable[[str],
             yield product
         yield from feed.by_ids([pid for pid in retry if pid not in read], attributes)
 
-    _run_pass(deps, deps.rules, report, feed, changed, full=False, checkpoint=checkpoint)
+    _run_pass(deps, deps.rules, report, feed, changed, full=False, checkpoint=checkpoint, progress=_no_progress)
     _save_watermark(deps, watermark, report)
     return report
 
@@ -145,7 +166,7 @@ def _feed(deps: ScanDeps, rules: list[Rule]) -> ProductFeed:
 
 def _run_pass(deps: ScanDeps, rules: list[Rule], report: ScanReport, feed: ProductFeed,
               products: Callable[[set[str]], Iterable[dict[str, Any]]], *, full: bool,
-              checkpoint: Optional[Callable[[str], None]]) -> None:
+              checkpoint: Optional[Callable[[str], None]], progress: Progress) -> None:
     """Read products once for all rules, evaluate them, reconcile; fills `report`.
 
     Links are read first, so the pass knows which products its tasks are about: those are the ones
@@ -200,6 +221,7 @@ def _run_pass(deps: ScanDeps, rules: list[Rule], report: ScanReport, feed: Produ
         for product in page:
             report.products_seen += 1
             evaluate(product)
+            progress(report)
     changes = {}
     deleted: set[str] = set()
     if full:
@@ -215,7 +237,7 @@ def _run_pass(deps: ScanDeps, rules: list[Rule], report: ScanReport, feed: Produ
     report.findings = sum(len(f) for f in findings.values())
     if report.products_seen or full:
         _reconcile(deps, rules, links_by_rule, findings, report, evaluated=read.__contains__,
-                   deleted=deleted, checkpoint=checkpoint)
+                   deleted=deleted, checkpoint=checkpoint, progress=progress)
     if events is not None:
         events.finish(report.planned, report.retry_products, deps.plytix, deps.clock, report.errors)
         report.events = dict(events.stats)
@@ -265,19 +287,13 @@ def _save_watermark(deps: ScanDeps, previous: Optional[Cursor], report: ScanRepo
         pass
 
 
-def _select_rules(rules: list[Rule], rule_ids: Optional[Iterable[str]]) -> list[Rule]:
-    if rule_ids is None:
-        return list(rules)
-    wanted = set(rule_ids)
-    unknown = wanted - {r.id for r in rules}
-    if unknown:
-        raise ValueError(f"unknown or disabled rule id(s): {', '.join(sorted(unknown))}")
-    return [r for r in rules if r.id in wanted]
+def _no_progress(report: ScanReport) -> None:
+    """The timers report nothing while they run."""
 
 
 def _reconcile(deps: ScanDeps, rules: list[Rule], links_by_rule: dict[str, dict[str, Link]],
                findings: dict[str, list[Finding]], report: ScanReport, *, evaluated: Callable[[str], bool],
-               deleted: set[str], checkpoint: Optional[Callable[[str], None]]) -> None:
+               deleted: set[str], checkpoint: Optional[Callable[[str], None]], progress: Progress) -> None:
     """Plan every rule's actions, cap creations, and (unless a dry run) execute them.
     `evaluated(product_id)` says whether this pass read that (linked) product; `deleted` are linked
     products a full sweep found gone from Plytix."""
@@ -348,6 +364,7 @@ def _reconcile(deps: ScanDeps, rules: list[Rule], links_by_rule: dict[str, dict[
                 report.retry_products.update(_products_of(action))
             if not outcome.done and outcome.note:
                 report.errors.append(f"{action.kind.value} {action.fingerprint[:12]}: {outcome.note}")
+            progress(report)
     finally:
         assert ctx.journal is not None
         for room in capacity.overflowing().values():

@@ -76,4 +76,5 @@ def test_a_placeholder_is_caught() -> None:
 def test_the_smoke_block_uses_only_curl_against_the_app() -> None:
     lines = [line for line in smoke_block().splitlines() if line.strip() and not line.startswith("#")]
     assert lines and all(re.match(r'^(\w+=\$\()?curl -fsS ', line) for line in lines), lines
+    assert "/api/scans/$RUN" in smoke_block(), "the smoke test reads a queued run's status"
     assert all('"$URL/api/' in line for line in lines)

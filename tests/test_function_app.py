@@ -19,27 +19,24 @@ from tests.scan_world import RULES_YAML
 from tests.conftest import ROOT
 
 KEY = "test-function-key"
-SCHEDULES = {"FULL_SWEEP_SCHEDULE": "0 0 2 * * *", "INCREMENTAL_SCHEDULE": "0 */5 * * * *",
-             "COMPLETION_SCHEDULE": "0 */1 * * * *"}
+# The app settings the host resolves in binding expressions (%NAME%): it will not start without them.
+HOST_SETTINGS = {"FULL_SWEEP_SCHEDULE": "0 0 2 * * *", "INCREMENTAL_SCHEDULE": "0 */5 * * * *",
+                 "COMPLETION_SCHEDULE": "0 */1 * * * *", "QUEUE_PREFIX": "pp"}
 
 
 def test_function_app_declares_the_functions_azure_will_index():
     import function_app
 
-    functions = {f.name: f for f in index_app(function_app.app, SCHEDULES)}
-    assert set(functions) == {"health", "scans", "audit", "full_sweep", "incremental_pass", "completion_watcher",
-                              "writebacks", "writeback_retry"}
-    assert (functions["writebacks"].route, functions["writebacks"].auth_level) == ("writebacks", "function")
-    assert (functions["writeback_retry"].route, functions["writeback_retry"].methods) == (
-        "writebacks/{id}/retry", ("POST",))
+    functions = {f.name: f for f in index_app(function_app.app, HOST_SETTINGS)}
+    assert set(functions) == {"health", "scans", "scan_status", "audit", "full_sweep", "incremental_pass",
+                              "completion_watcher", "writebacks", "writeback_retry", "scan_worker"}
+    http = {name: (f.route, f.methods, f.auth_level) for name, f in functions.items() if f.route is not None}
+    assert http == {"health": ("health", ("GET",), "anonymous"), "scans": ("scans", ("POST",), "function"),
+                    "scan_status": ("scans/{run_id}", ("GET",), "function"),
+                    "audit": ("audit", ("GET",), "function"), "writebacks": ("writebacks", ("GET",), "function"),
+                    "writeback_retry": ("writebacks/{id}/retry", ("POST",), "function")}
     watcher = functions["completion_watcher"]
     assert (watcher.trigger_type, watcher.schedule_resolved) == ("timerTrigger", "0 */1 * * * *")
-    assert (functions["health"].route, functions["health"].methods, functions["health"].auth_level) == (
-        "health", ("GET",), "anonymous")
-    assert (functions["scans"].route, functions["scans"].methods, functions["scans"].auth_level) == (
-        "scans", ("POST",), "function")
-    assert (functions["audit"].route, functions["audit"].methods, functions["audit"].auth_level) == (
-        "audit", ("GET",), "function")
     sweep = functions["full_sweep"]
     assert sweep.trigger_type == "timerTrigger"
     assert sweep.schedule == "%FULL_SWEEP_SCHEDULE%"
@@ -47,14 +44,20 @@ def test_function_app_declares_the_functions_azure_will_index():
     incremental = functions["incremental_pass"]
     assert (incremental.trigger_type, incremental.schedule) == ("timerTrigger", "%INCREMENTAL_SCHEDULE%")
     assert incremental.schedule_resolved == "0 */5 * * * *"
+    # POST /api/scans queues what scan_worker runs: one queue, on the host's storage connection.
+    worker = functions["scan_worker"]
+    [queued] = functions["scans"].queue_outputs
+    assert (worker.trigger_type, worker.queue_name, worker.connection) == ("queueTrigger", "pp-scans",
+                                                                          "AzureWebJobsStorage")
+    assert (queued.queue_name, queued.connection) == ("pp-scans", "AzureWebJobsStorage")
 
 
-def test_the_schedule_settings_are_required_like_the_real_host():
+def test_the_binding_settings_are_required_like_the_real_host():
     import function_app
 
-    for missing in SCHEDULES:
+    for missing in HOST_SETTINGS:
         with pytest.raises(FunctionIndexError, match=missing):
-            index_app(function_app.app, {k: v for k, v in SCHEDULES.items() if k != missing})
+            index_app(function_app.app, {k: v for k, v in HOST_SETTINGS.items() if k != missing})
 
 
 @pytest.fixture
@@ -65,14 +68,15 @@ def host(plytix_sandbox: Any, graph_sandbox: Any, azurite: str, table_prefix: st
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PLYTIX_", "GRAPH_", "STORAGE_"))}
     env.update({
-        "ENVIRONMENT_NAME": "http-test", "RULES_FILE": str(rules), **SCHEDULES,
+        "ENVIRONMENT_NAME": "http-test", "RULES_FILE": str(rules), **HOST_SETTINGS,
         "PLYTIX_API_KEY": "sandbox-api-key", "PLYTIX_API_PASSWORD": "sandbox-api-password",
         "PLYTIX_BASE_URL": plytix_sandbox.url, "PLYTIX_AUTH_URL": plytix_sandbox.url,
         "PLYTIX_RATE_PER_10S": "1000", "GRAPH_BASE_URL": f"{graph_sandbox.url}/v1.0",
         "GRAPH_AUTH_MODE": "development", "STORAGE_CONNECTION_STRING": azurite, "AzureWebJobsStorage": azurite,
         "TABLE_PREFIX": table_prefix, "QUEUE_PREFIX": table_prefix, "DEVHOST_FUNCTION_KEY": KEY,
     })
-    proc = subprocess.Popen([sys.executable, "-m", "devhost", "--port", str(port), "--no-timers"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "devhost", "--port", str(port), "--no-timers",
+                             "--queue-poll-interval", "0.2"], cwd=ROOT,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/api"
     try:
@@ -135,6 +139,7 @@ def test_health_answers_from_its_cache_until_asked_to_look_deep(host):
 def test_scans_need_the_function_key(host):
     assert httpx.post(f"{host['base']}/scans", json={"dry_run": True}).status_code == 401
     assert httpx.get(f"{host['base']}/audit", params={"product": "x"}).status_code == 401
+    assert httpx.get(f"{host['base']}/scans/0123456789ab").status_code == 401
 
 
 def test_bad_scan_requests_get_a_json_reason(host):
@@ -147,23 +152,64 @@ def test_bad_scan_requests_get_a_json_reason(host):
     assert no_rule.status_code == 400 and "nope" in no_rule.json()["error"]
     no_product = httpx.get(f"{host['base']}/audit", headers=headers)
     assert no_product.status_code == 400 and "product" in no_product.json()["error"]
+    bad_wait = httpx.post(f"{host['base']}/scans", params={"wait": "soon"}, headers=headers)
+    assert bad_wait.status_code == 400 and "wait" in bad_wait.json()["error"]
+    assert httpx.get(f"{host['base']}/scans/0123456789ab", headers=headers).status_code == 404
+    malformed = httpx.get(f"{host['base']}/scans/not-a-run", headers=headers)
+    assert malformed.status_code == 400 and "malformed" in malformed.json()["error"]
 
 
-def test_dry_run_then_scan_then_audit_over_http(host):
+def _wait_for_run(host: dict, location: str, deadline_s: float = 90) -> dict:
+    """Poll the status route until the run has finished (a deadline, not a sleep)."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        run = httpx.get(f"{host['base'].removesuffix('/api')}{location}", headers={"x-functions-key": KEY},
+                        timeout=30).json()
+        if run["status"] in ("succeeded", "failed"):
+            return run
+        time.sleep(0.1)  # polling the status route with a deadline
+    raise AssertionError(f"run {location} did not finish within {deadline_s} s")
+
+
+def test_a_dry_run_in_the_request_then_two_queued_scans_at_once_then_audit(host):
+    """POST answers 202 with Location; the queue trigger runs the sweep; the status route reports it.
+    Two requests at once are both accepted, both run, and each task is created once."""
+    from concurrent.futures import ThreadPoolExecutor
+
     headers = {"x-functions-key": KEY}
-    preview = httpx.post(f"{host['base']}/scans", json={"dry_run": True}, headers=headers, timeout=120)
+    preview = httpx.post(f"{host['base']}/scans", params={"wait": "true"}, json={"dry_run": True},
+                         headers=headers, timeout=120)
     assert preview.status_code == 200, preview.text
     planned = preview.json()
     assert planned["dry_run"] is True and planned["planned"]["create"] == planned["findings"] > 0
     assert host["graph"].sandbox.plan_tasks(_plan_id()) == []
 
-    real = httpx.post(f"{host['base']}/scans", params={"code": KEY}, timeout=120)
-    assert real.status_code == 200, real.text
-    assert real.json()["done"]["create"] == planned["findings"]
+    def request(_: int) -> httpx.Response:
+        return httpx.post(f"{host['base']}/scans", params={"code": KEY}, timeout=30)
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(request, range(2)))
+    assert [a.status_code for a in answers] == [202, 202], [a.text for a in answers]
+    for answer in answers:
+        body = answer.json()
+        assert answer.headers["Location"] == f"/api/scans/{body['run_id']}" == body["status_url"]
+        assert body["status"] == "queued"
+    assert answers[0].json()["run_id"] != answers[1].json()["run_id"]
+
+    runs = [_wait_for_run(host, a.headers["Location"]) for a in answers]
+    assert [r["status"] for r in runs] == ["succeeded", "succeeded"], runs
+    assert all(r["progress"]["products_read"] == planned["products_seen"] for r in runs)
+    created = sum(r["report"]["done"].get("create", 0) for r in runs)
+    tasks = host["graph"].sandbox.plan_tasks(_plan_id())
+    assert created == len(tasks) == planned["findings"]  # no task twice, whichever run created it
+    first = next(r for r in runs if r["report"]["done"].get("create"))
+    assert first["progress"]["actions_done"] == first["report"]["done"]["create"]
+
     product = planned["actions"][0]["product"]
     history = httpx.get(f"{host['base']}/audit", params={"product": product}, headers=headers).json()
     assert [e["action"] for e in history["entries"]] == ["create"]
     assert history["entries"][0]["reason"].startswith("created task")
+    assert history["entries"][0]["run_id"] in {r["run_id"] for r in runs}
 
 
 def _plan_id() -> str:

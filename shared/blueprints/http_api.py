@@ -1,15 +1,15 @@
-"""HTTP triggers: health (anonymous), scans, audit and the write-back outbox (function key). Adapters only:
-see shared/api.py and shared/writeback/admin.py."""
+"""HTTP triggers: health (anonymous), scans, scan status, audit and the write-back outbox (function key).
+Adapters only: see shared/api.py and shared/writeback/admin.py."""
 
 from __future__ import annotations
 
 import json
 import secrets
-from typing import Any
+from typing import Any, Optional
 
 import azure.functions as func
 
-from shared import api
+from shared import api, queues
 from shared.runtime import watcher_deps
 from shared.writeback import Outbox, writeback_context
 from shared.writeback.admin import list_writebacks, retry_writeback
@@ -17,8 +17,8 @@ from shared.writeback.admin import list_writebacks, retry_writeback
 bp = func.Blueprint()
 
 
-def _json(status: int, body: dict[str, Any]) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
+def _json(status: int, body: dict[str, Any], headers: Optional[dict[str, str]] = None) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body), status_code=status, headers=headers, mimetype="application/json")
 
 
 @bp.function_name("health")
@@ -29,8 +29,18 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("scans")
 @bp.route(route="scans", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def scans(req: func.HttpRequest) -> func.HttpResponse:
-    return _json(*api.start_scan(req.get_body(), dict(req.params)))
+@bp.queue_output(arg_name="queued", queue_name=queues.binding(queues.SCANS), connection="AzureWebJobsStorage")
+def scans(req: func.HttpRequest, queued: func.Out[str]) -> func.HttpResponse:
+    start = api.start_scan(req.get_body(), dict(req.params))
+    if start.message is not None:
+        queued.set(start.message)  # sent by the host once this function returns (scan_worker runs it)
+    return _json(start.status, start.body, start.headers)
+
+
+@bp.function_name("scan_status")
+@bp.route(route="scans/{run_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def scan_status(req: func.HttpRequest) -> func.HttpResponse:
+    return _json(*api.scan_status(req.route_params.get("run_id", "")))
 
 
 @bp.function_name("audit")

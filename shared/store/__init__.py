@@ -1,5 +1,5 @@
-"""Table Storage persistence: links, task index, snapshots, cursors, audit and the family cache (see
-tables.TableStores)."""
+"""Table Storage persistence: links, task index, snapshots, cursors, audit, the family cache and scan runs
+(see tables.TableStores)."""
 
 from shared.store.audit import AuditEntry, AuditStore
 from shared.store.cursors import Cursor, CursorStore
@@ -8,6 +8,7 @@ from shared.store.families import FamilyCacheStore, FamilyEntry
 from shared.store.journal import PassJournal
 from shared.store.keys import escape_key, key_for, unescape_key, validate_key
 from shared.store.links import Link, LinkState, LinkStore
+from shared.store.runs import RunStatus, RunStore, ScanRun
 from shared.store.snapshots import Snapshot, SnapshotStore, snapshot_partition
 from shared.store.stats import StoreStats
 from shared.store.tables import TableStores
@@ -16,7 +17,7 @@ from shared.store.taskindex import TaskIndex, TaskRef
 __all__ = [
     "AlreadyClaimed", "AuditEntry", "AuditStore", "ConcurrentUpdate", "Cursor", "CursorStore", "EntityTooLarge",
     "FamilyCacheStore", "FamilyEntry", "InvalidKey", "InvalidValue", "Link", "LinkState", "LinkStore", "PassJournal",
-    "Snapshot", "SnapshotStore", "StoreError",
+    "RunStatus", "RunStore", "ScanRun", "Snapshot", "SnapshotStore", "StoreError",
     "StoreStats", "TableStores", "TaskIndex", "TaskRef", "escape_key", "key_for", "snapshot_partition",
     "unescape_key", "validate_key",
 ]

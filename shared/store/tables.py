@@ -22,6 +22,7 @@ from shared.store.cursors import CursorStore
 from shared.store.families import FamilyCacheStore
 from shared.store.journal import PassJournal
 from shared.store.links import LinkStore
+from shared.store.runs import RunStore
 from shared.store.snapshots import SnapshotStore
 from shared.store.stats import StoreStats
 from shared.store.table import StoreTable
@@ -33,7 +34,7 @@ logger = logging.getLogger(__name__)
 # (https://learn.microsoft.com/rest/api/storageservices/understanding-the-table-service-data-model).
 TABLE_SUFFIXES = {"links": "links", "taskindex": "taskindex", "snapshots": "snapshots",
                   "cursors": "cursors", "audit": "audit", "writebacks": "writebacks", "echoes": "echoes",
-                  "families": "families"}
+                  "families": "families", "runs": "scanruns"}
 _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
 
 # The SDK's transport defaults are 300 s to connect and to read: far longer than a function should hang
@@ -65,8 +66,8 @@ def _client_options(endpoint: str, overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 class TableStores:
-    """links, task_index, snapshots, cursors, audit and families stores (`table()` for the rest), plus
-    `stats`."""
+    """links, task_index, snapshots, cursors, audit, families and runs stores (`table()` for the rest),
+    plus `stats`."""
 
     def __init__(self, service: TableServiceClient, prefix: str, *, stats: Optional[StoreStats] = None,
                  credential: Any = None):
@@ -88,6 +89,7 @@ class TableStores:
         self.cursors = CursorStore(self._tables["cursors"])
         self.audit = AuditStore(self._tables["audit"])
         self.families = FamilyCacheStore(self._tables["families"])
+        self.runs = RunStore(self._tables["runs"])
 
     @classmethod
     def from_connection_string(cls, conn: str, prefix: str, **client_options: Any) -> "TableStores":
