@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
 from shared.health_cache import HealthCache
+from shared.http_params import flag
 from shared.observability import COUNTERS
 from shared.settings import Settings, SettingsError, get_settings
 from shared.version import __version__
@@ -27,7 +28,7 @@ def health(params: Mapping[str, str]) -> Reply:
     The upstream checks are cached for HEALTH_CACHE_SECONDS (see shared/health_cache.py), so the usual
     answer costs no upstream call; `deep=true` forces a fresh check. The process's counters are always
     current."""
-    deep = _flag(params.get("deep"))
+    deep = flag(params.get("deep"))
     if not isinstance(deep, bool):
         return 400, {"error": "deep must be true or false"}
     try:

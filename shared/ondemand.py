@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Optional
 
+from shared.http_params import flag
 from shared.scan import ScanDeps, ScanReport, new_run_id, run_full_scan, select_rules
 from shared.store import ConcurrentUpdate, RunStatus, ScanRun
 from shared.store.runs import check_run_id, stored_report
@@ -54,23 +55,16 @@ def parse_request(body: bytes, params: Mapping[str, str]) -> ScanRequest:
     unknown = set(payload) - set(_FIELDS)
     if unknown:
         raise BadScanRequest(f"unknown field(s): {', '.join(sorted(unknown))}; allowed: {', '.join(_FIELDS)}")
-    dry_run = payload.get("dry_run", _flag(params, "dry_run"))
+    dry_run = payload.get("dry_run", flag(params.get("dry_run")))
     if not isinstance(dry_run, bool):
         raise BadScanRequest("dry_run must be true or false")
     rules = payload.get("rules")
     if rules is not None and (not isinstance(rules, list) or not all(isinstance(r, str) for r in rules)):
         raise BadScanRequest("rules must be a list of rule ids")
-    wait = _flag(params, "wait")
+    wait = flag(params.get("wait"))
     if not isinstance(wait, bool):
         raise BadScanRequest("wait must be true or false")
     return ScanRequest(dry_run=dry_run, rules=rules, wait=wait)
-
-
-def _flag(params: Mapping[str, str], name: str) -> Any:
-    value = params.get(name)
-    if value is None:
-        return False
-    return {"true": True, "1": True, "false": False, "0": False}.get(value.strip().lower(), value)
 
 
 def queue_run(deps: ScanDeps, request: ScanRequest) -> tuple[ScanRun, str]:
