@@ -1,8 +1,11 @@
-"""Azure Functions entry point (Python v2 programming model): registers the blueprints, nothing else."""
+"""Azure Functions entry point (Python v2 programming model): sets up telemetry, registers the blueprints."""
 
 import azure.functions as func
 
+from shared import telemetry
 from shared.blueprints import http_api, scan_worker, timers
+
+telemetry.configure()  # before any client exists; see shared/telemetry.py for what each environment gets
 
 app = func.FunctionApp()
 app.register_functions(http_api.bp)

@@ -12,13 +12,13 @@ A dry run writes nothing.
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Optional
 
 from shared.change_feed import STATUS_FIELD, ChangeFeed, EchoSource, ProductChanges, Watch
+from shared.observability import get_logger
 from shared.planner import PlannerClient, PlannerError
 from shared.plytix import PlytixClient
 from shared.reconcile.plan import Action, Kind
@@ -27,7 +27,7 @@ from shared.store import Cursor, Snapshot, TableStores
 from shared.store.snapshots import value_hash
 from shared.writeback.echo import EchoLog
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 # Products compared with their snapshots at once: with 256 snapshot partitions, 500 products touch about
 # 220 of them, so a batch costs about 0.45 read requests per product (100 would cost 0.8).

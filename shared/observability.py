@@ -1,18 +1,21 @@
-"""Structured logs and process-wide counters, shared by every part of the app.
+"""Structured logs and counters, shared by every part of the app, as OpenTelemetry exports them.
 
-Why the message carries the dimensions too: in Azure Functions the Python worker forwards only the
-formatted message and level of a log record to the host, which writes them to Application Insights
-`traces`; `extra` fields do not become customDimensions there (Azure/azure-functions-python-worker
-issues #788, #1327, #1681). So `log_event` writes `event key=value key=value ...` into the message,
-which the KQL queries in docs/DEPLOYMENT.md parse, AND passes the same dimensions as
-`extra={"custom_dimensions": {...}}`, the convention OpenCensus/OpenTelemetry log handlers map to
-customDimensions, for when such a handler is configured (the queries read either).
+Log events: `log_event` writes `event key=value ...` as the message (readable in a console) and passes
+every dimension as its own attribute of the log record (`extra`). OpenTelemetry's logging handler turns a
+record's attributes into log attributes, and the Azure Monitor exporter writes those to `customDimensions`
+of `traces` (shared/telemetry.py says how telemetry is configured). Before OpenTelemetry the Python worker
+forwarded only the message text (Azure/azure-functions-python-worker issues #788, #1327, #1681), which is
+why the message still carries the dimensions. Attribute values are str, bool, int or float; None values
+stay in the message only (OpenTelemetry attributes cannot be null). Dimension names must not be names a
+`logging.LogRecord` already uses (`name`, `module`, ...).
 
 Why secrets cannot leak through here: dimension keys that look secret, `SecretStr` values, and values
 that look like tokens or connection strings are replaced by a marker before anything is formatted.
 
-Counters (`COUNTERS`) are in-process only: each Functions instance keeps its own, for /api/health and
-the demo. Fleet-wide numbers come from the log events (KQL), not from adding snapshots up.
+Counters: each `Counters` keeps in-process totals (for /api/health and the demo) and adds the same amounts
+to OpenTelemetry counters (`customMetrics` in Application Insights: tasks_created, tasks_closed,
+tasks_updated, tasks_reopened, writebacks, api_calls and api_throttled by `service`), which are summed
+across instances there. A Counters built without a meter uses the global meter provider.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from collections import Counter
 from enum import Enum
 from typing import Any, Mapping, Optional
 
+from opentelemetry import metrics
+from opentelemetry.metrics import Meter
 from pydantic import SecretStr
 
 LOGGER_ROOT = "plytix_planner"
@@ -44,6 +49,8 @@ _SECRET_VALUE = re.compile(
     re.IGNORECASE,
 )
 _NEEDS_QUOTES = re.compile(r'[\s="\\]')
+# Names a LogRecord already has (`extra` may not overwrite them), plus the two a Formatter adds.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
 def get_logger(name: str) -> logging.Logger:
@@ -95,7 +102,8 @@ def log_event(logger: logging.Logger, event: str, *, level: int = logging.INFO, 
     if not logger.isEnabledFor(level):
         return
     safe = safe_dimensions(dimensions)
-    logger.log(level, format_event(event, safe), extra={"custom_dimensions": {"event": event, **safe}})
+    attributes = {"event": event, **{key: value for key, value in safe.items() if value is not None}}
+    logger.log(level, format_event(event, safe), extra=attributes)
 
 
 class Count(str, Enum):
@@ -104,17 +112,22 @@ class Count(str, Enum):
     tasks_created = "tasks_created"
     tasks_closed = "tasks_closed"
     tasks_updated = "tasks_updated"
+    tasks_reopened = "tasks_reopened"
     writebacks = "writebacks"
 
 
 class Counters:
     """Thread-safe, process-wide counters of what this instance did since it started (or was reset)."""
 
-    def __init__(self) -> None:
+    def __init__(self, meter: Optional[Meter] = None) -> None:
         self._lock = threading.Lock()
         self._scalars: Counter[str] = Counter()
         self._api_calls: Counter[str] = Counter()
         self._throttled: Counter[str] = Counter()
+        meter = meter or metrics.get_meter(LOGGER_ROOT)
+        self._metrics = {name.value: meter.create_counter(name.value, unit="1") for name in Count}
+        self._metric_calls = meter.create_counter("api_calls", unit="1", description="HTTP calls per service")
+        self._metric_throttled = meter.create_counter("api_throttled", unit="1", description="429 answers")
 
     def add(self, counter: Count | str, amount: int = 1) -> None:
         """Add `amount` (>= 0) to one of the `Count` counters."""
@@ -123,6 +136,7 @@ class Counters:
             raise ValueError("counters only grow; amount must be >= 0")
         with self._lock:
             self._scalars[name] += amount
+        self._metrics[name].add(amount)
 
     def record_api_call(self, service: str, *, throttled: bool = False) -> None:
         """Count one call to `service` ("plytix", "graph"); a 429 answer also counts as throttled."""
@@ -132,6 +146,9 @@ class Counters:
             self._api_calls[service] += 1
             if throttled:
                 self._throttled[service] += 1
+        self._metric_calls.add(1, {"service": service})
+        if throttled:
+            self._metric_throttled.add(1, {"service": service})
 
     def snapshot(self) -> dict[str, Any]:
         """A consistent copy: every `Count` (0 when untouched), then api_calls and throttled by service."""
@@ -170,6 +187,8 @@ def _check_names(dimensions: Mapping[str, Any]) -> None:
     for key in dimensions:
         if not isinstance(key, str) or not _DIMENSION_KEY.match(key):
             raise ValueError(f"invalid log dimension name {key!r}: use lower_snake_case, at most 64 characters")
+        if key in _RECORD_ATTRIBUTES:
+            raise ValueError(f"invalid log dimension name {key!r}: a logging.LogRecord attribute already")
 
 
 def _safe_value(value: Any) -> Any:

@@ -15,17 +15,17 @@ whose run already succeeded is acknowledged without running again.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Optional
 
 from shared.http_params import flag
+from shared.observability import get_logger
 from shared.scan import ScanDeps, ScanReport, new_run_id, run_full_scan, select_rules
 from shared.store import ConcurrentUpdate, RunStatus, ScanRun
 from shared.store.runs import check_run_id, stored_report
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 # host.json extensions.queues.maxDequeueCount: the host's tries before the poison queue (tests check they match).
 MAX_TRIES = 5

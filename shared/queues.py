@@ -17,15 +17,15 @@ Connection. The host's triggers use AzureWebJobsStorage; the app's own client us
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
 from azure.storage.queue import QueueServiceClient
 
+from shared.observability import get_logger
 from shared.settings import Settings
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 SCANS = "scans"  # on-demand scans: POST /api/scans -> scan_worker
 POISON_SUFFIX = "-poison"

@@ -7,7 +7,6 @@ make concurrent passes safe, and a pass that dies half-way is finished by the ne
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 from shared.events_pass import COMPARE_BATCH, NEW_PLAN_PREFIX, EventPass, rule_cursor
 from shared.feed import PAGE_SIZE, ProductFeed
-from shared.observability import log_event
+from shared.observability import get_logger, log_event
 from shared.planner import PlannerClient, PlannerError, PlannerTask
 from shared.plytix import PlytixClient
 from shared.product_details import DetailResolver, lacks_details, selection_needs_details
@@ -28,9 +27,10 @@ from shared.reconcile.plan import WRITING_KINDS, Action, Kind, Policy, apply_cre
 from shared.rules import Finding, ProductView, Rule, RulesFile, check_against_account, is_event_rule
 from shared.settings import Settings
 from shared.store import AuditEntry, ConcurrentUpdate, Cursor, Link, LinkState, TableStores
+from shared.telemetry import span
 from shared.writeback import on_complete_of, queue_write_back, writeback_context
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass
@@ -167,6 +167,16 @@ def _feed(deps: ScanDeps, rules: list[Rule]) -> ProductFeed:
 def _run_pass(deps: ScanDeps, rules: list[Rule], report: ScanReport, feed: ProductFeed,
               products: Callable[[set[str]], Iterable[dict[str, Any]]], *, full: bool,
               checkpoint: Optional[Callable[[str], None]], progress: Progress) -> None:
+    """One pass inside a `scan_pass` span, so its Plytix, Graph and storage calls group under it in the
+    invocation's trace (shared/telemetry.py)."""
+    with span("scan_pass", run_id=report.run_id, mode=report.mode, dry_run=report.dry_run):
+        _read_and_reconcile(deps, rules, report, feed, products, full=full, checkpoint=checkpoint,
+                            progress=progress)
+
+
+def _read_and_reconcile(deps: ScanDeps, rules: list[Rule], report: ScanReport, feed: ProductFeed,
+                        products: Callable[[set[str]], Iterable[dict[str, Any]]], *, full: bool,
+                        checkpoint: Optional[Callable[[str], None]], progress: Progress) -> None:
     """Read products once for all rules, evaluate them, reconcile; fills `report`.
 
     Links are read first, so the pass knows which products its tasks are about: those are the ones

@@ -55,7 +55,8 @@ DELIBERATELY_UNSET = {
 # and AZURE_CLIENT_ID, which azure-identity's DefaultAzureCredential reads to pick the user-assigned identity.
 PLATFORM_SETTINGS = re.compile(
     r"^(AzureWebJobsStorage__(accountName|credential|clientId|blobServiceUri|queueServiceUri|tableServiceUri)"
-    r"|APPLICATIONINSIGHTS_CONNECTION_STRING|APPLICATIONINSIGHTS_AUTHENTICATION_STRING|AZURE_CLIENT_ID)$"
+    r"|APPLICATIONINSIGHTS_CONNECTION_STRING|APPLICATIONINSIGHTS_AUTHENTICATION_STRING|AZURE_CLIENT_ID"
+    r"|PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY|PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME)$"
 )
 
 # Settings a Flex Consumption app must not have: functionAppConfig replaces them ("Flex Consumption plan
@@ -707,6 +708,21 @@ def test_monitoring_has_local_auth_off() -> None:
     assert insights["properties"]["DisableLocalAuth"] is True
     assert workspace["properties"]["features"]["disableLocalAuth"] is True
     assert "APPLICATIONINSIGHTS_AUTHENTICATION_STRING" in app_settings()
+
+
+def test_the_worker_sends_the_apps_opentelemetry_to_application_insights() -> None:
+    # Learn, "Use OpenTelemetry with Azure Functions" (Python): PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY
+    # makes the worker configure the Azure Monitor distro; the logger name limits it to the app's logs.
+    from shared.observability import LOGGER_ROOT
+    from shared.telemetry import WORKER_SETTING
+
+    settings = deployed_settings()
+    assert settings[WORKER_SETTING] == "true"
+    assert settings["PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME"] == LOGGER_ROOT
+    assert settings["APPLICATIONINSIGHTS_CONNECTION_STRING"] == "runtime-value-of-APPLICATIONINSIGHTS_CONNECTION_STRING"
+    # The host's OpenTelemetry mode supports HTTP, Service Bus and Event Hubs triggers only; the work here
+    # runs on timers and queues, so host.json keeps the default Application Insights output.
+    assert "telemetryMode" not in json.loads((ROOT / "host.json").read_text())
 
 
 def test_outputs_give_what_the_deployment_guide_uses() -> None:

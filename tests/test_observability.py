@@ -48,20 +48,26 @@ def test_get_logger_puts_every_logger_under_the_app_namespace() -> None:
         get_logger("")
 
 
-def test_log_event_writes_a_parseable_message_and_custom_dimensions(caplog: pytest.LogCaptureFixture) -> None:
+def _dimensions(record: logging.LogRecord) -> dict[str, object]:
+    """The attributes log_event added to the record (what OpenTelemetry exports as customDimensions)."""
+    plain = vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+    return {k: v for k, v in vars(record).items() if k not in plain}
+
+
+def test_log_event_writes_a_parseable_message_and_dimensions_as_record_attributes(
+        caplog: pytest.LogCaptureFixture) -> None:
     logger = get_logger("test.events")
     with caplog.at_level(logging.INFO, logger=LOGGER_ROOT):
         log_event(logger, "task_created", rule="missing_images", product="P-1001", task="AAMkAGI2",
-                  fingerprint="9f86d081884c", created=True)
+                  fingerprint="9f86d081884c", new=True, note=None)
 
     [record] = _records(caplog)
     message = record.getMessage()
     assert message.startswith("task_created ")
     assert _pairs(message) == {"rule": "missing_images", "product": "P-1001", "task": "AAMkAGI2",
-                               "fingerprint": "9f86d081884c", "created": "true"}
-    assert record.custom_dimensions == {"event": "task_created", "rule": "missing_images",  # type: ignore[attr-defined]
-                                        "product": "P-1001", "task": "AAMkAGI2",
-                                        "fingerprint": "9f86d081884c", "created": True}
+                               "fingerprint": "9f86d081884c", "new": "true", "note": "null"}
+    assert _dimensions(record) == {"event": "task_created", "rule": "missing_images", "product": "P-1001",
+                                   "task": "AAMkAGI2", "fingerprint": "9f86d081884c", "new": True}
     assert record.levelno == logging.INFO
 
 
@@ -97,7 +103,7 @@ def test_secret_looking_keys_and_values_never_reach_the_log(caplog: pytest.LogCa
         log_event(logger, "auth_refreshed", product="P-7", **secrets, **innocuous_keys)
 
     [record] = _records(caplog)
-    rendered = record.getMessage() + json.dumps(record.custom_dimensions)  # type: ignore[attr-defined]
+    rendered = record.getMessage() + json.dumps(_dimensions(record), default=str)
     for leaked in ("plytix-key-123", "hunter2-pw", "abc.def", "s3cr3t-value", "UseDevelopmentStorage",
                    "wrapped-secret", "eyJraWQiOiJ4In0", JWT, "QUJDREVGR0g="):
         assert leaked not in rendered
@@ -112,6 +118,8 @@ def test_bad_names_are_programming_errors() -> None:
         log_event(logger, "task_created", **{"Product Id": "P-1"})
     with pytest.raises(ValueError, match="event name"):
         log_event(logger, "Task Created!", product="P-1")
+    with pytest.raises(ValueError, match="LogRecord"):
+        log_event(logger, "task_created", created=True)  # LogRecord.created is the record's timestamp
 
 
 def test_level_is_respected(caplog: pytest.LogCaptureFixture) -> None:
@@ -126,7 +134,7 @@ def test_level_is_respected(caplog: pytest.LogCaptureFixture) -> None:
 def test_long_values_are_shortened(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger=LOGGER_ROOT):
         log_event(get_logger("test.long"), "attribute_changed", old_value="x" * 10_000)
-    value = _records(caplog)[0].custom_dimensions["old_value"]  # type: ignore[attr-defined]
+    value = _dimensions(_records(caplog)[0])["old_value"]
     assert len(value) == MAX_VALUE_LENGTH and value.endswith("…")
 
 
@@ -140,7 +148,8 @@ def test_counters_count_and_snapshot_is_a_copy() -> None:
     counters.record_api_call("graph")
 
     snapshot = counters.snapshot()
-    assert snapshot == {"tasks_created": 3, "tasks_closed": 1, "tasks_updated": 0, "writebacks": 0,
+    assert snapshot == {"tasks_created": 3, "tasks_closed": 1, "tasks_updated": 0, "tasks_reopened": 0,
+                        "writebacks": 0,
                         "api_calls": {"graph": 1, "plytix": 2}, "throttled": {"plytix": 1}}
     snapshot["api_calls"]["graph"] = 99
     assert counters.snapshot()["api_calls"]["graph"] == 1

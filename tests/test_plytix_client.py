@@ -393,7 +393,7 @@ def test_no_trailing_slash_is_ever_sent(plytix_sandbox: Any, make_client: Client
 def test_a_deprecation_header_is_logged_once_per_endpoint(plytix_sandbox: Any, client: PlytixClient,
                                                           caplog: pytest.LogCaptureFixture) -> None:
     plytix_sandbox.sandbox.configure(deprecated={"plytix.search": "sunset 2026-12-31"})
-    caplog.set_level(logging.WARNING, logger="shared.plytix.client")
+    caplog.set_level(logging.WARNING, logger="plytix_planner.shared.plytix.client")
     for _ in range(3):
         client.count()
     client.get_product(all_ids(plytix_sandbox)[0])

@@ -175,6 +175,13 @@ var platformSettings = {
   // Application Insights with local auth off: the SDK authenticates with the identity.
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  // OpenTelemetry from the Python worker (learn.microsoft.com/azure/azure-functions/opentelemetry-howto):
+  // the worker configures the Azure Monitor distro for the app's loggers (shared.observability.LOGGER_ROOT)
+  // and hands each invocation's trace context to the code; the exporter signs in with the identity above.
+  // host.json keeps the host's default telemetry: its OpenTelemetry mode covers HTTP, Service Bus and
+  // Event Hubs triggers only, and this app works on timers and queues (shared/telemetry.py).
+  PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'true'
+  PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME: 'plytix_planner'
   // azure-identity's DefaultAzureCredential reads AZURE_CLIENT_ID to pick the user-assigned identity
   // (azure/identity/_credentials/default.py); the app's table and queue clients use it.
   AZURE_CLIENT_ID: identityClientId

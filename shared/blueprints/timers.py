@@ -3,17 +3,16 @@ deploy. The work itself lives in shared.scan and shared.completion_watcher."""
 
 from __future__ import annotations
 
-import logging
-
 import azure.functions as func
 
 from shared.completion_watcher import run_watcher
+from shared.observability import get_logger
 from shared.rules import RulesError
 from shared.runtime import scan_deps, watcher_deps
 from shared.scan import ScanReport, run_full_scan, run_incremental_scan
 
 bp = func.Blueprint()
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @bp.function_name("full_sweep")

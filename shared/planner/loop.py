@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import threading
 from typing import Any, Coroutine, Optional, TypeVar
 
@@ -42,6 +43,15 @@ def background_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
+async def _in_context(caller: contextvars.Context, coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` with the caller's context variables. A task on the loop starts from the loop thread's
+    context; copying the caller's in keeps the current OpenTelemetry span, so a Graph call is a child of
+    the invocation that made it (shared/telemetry.py). Setting them here changes only this task's copy."""
+    for variable, value in caller.items():
+        variable.set(value)
+    return await coro
+
+
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run `coro` on the background loop and wait for its result (its exception is re-raised here)."""
     loop = background_loop()
@@ -52,7 +62,7 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     if running is loop:
         coro.close()
         raise RuntimeError("run_sync called from the Graph loop itself: it would wait for itself forever")
-    future = asyncio.run_coroutine_threadsafe(coro, loop)
+    future = asyncio.run_coroutine_threadsafe(_in_context(contextvars.copy_context(), coro), loop)
     while True:
         try:
             return future.result(timeout=_LIVENESS_CHECK_SECONDS)

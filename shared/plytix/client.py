@@ -18,7 +18,6 @@ What it guarantees, each because of a fact in API_FACTS.md:
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections import Counter
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Op
 import httpx
 from pydantic import SecretStr
 
-from shared.observability import record_api_call
+from shared.observability import get_logger, record_api_call
 from shared.plytix.errors import AuthError, PlytixError, RateLimited, Unavailable, error_from_response
 from shared.plytix.ratelimit import RateLimiter, WaitTooLong
 from shared.plytix.retry import backoff_delay, retry_after_seconds, window_ttl_seconds
@@ -36,7 +35,7 @@ from shared.plytix.tokens import TokenCache
 if TYPE_CHECKING:
     from shared.settings import Settings
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 TOKEN_PATH = "/auth/api/get-token"
 MAX_SEARCH_ATTRIBUTES = 20

@@ -29,7 +29,7 @@ from shared.store.links import Link, LinkState
 log = get_logger(__name__)
 # Which actions move which process counter (/api/health shows them).
 _COUNTED = {Kind.create: Count.tasks_created, Kind.recreate: Count.tasks_created, Kind.adopt: Count.tasks_created,
-            Kind.close: Count.tasks_closed, Kind.update: Count.tasks_updated, Kind.reopen: Count.tasks_updated}
+            Kind.close: Count.tasks_closed, Kind.update: Count.tasks_updated, Kind.reopen: Count.tasks_reopened}
 
 # Planner's clock and ours may differ: a task counts as "created after the claim" within this slack.
 CLOCK_SKEW = timedelta(minutes=5)

@@ -7,7 +7,6 @@ storage request of a run).
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from typing import Any, Optional
@@ -16,6 +15,7 @@ from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableServiceClient
 from requests.utils import get_environ_proxies
 
+from shared.observability import get_logger
 from shared.settings import Settings
 from shared.store.audit import AuditStore
 from shared.store.cursors import CursorStore
@@ -28,7 +28,7 @@ from shared.store.stats import StoreStats
 from shared.store.table import StoreTable
 from shared.store.taskindex import TaskIndex
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 # Logical name -> table name suffix. Table names: 3-63 alphanumerics starting with a letter
 # (https://learn.microsoft.com/rest/api/storageservices/understanding-the-table-service-data-model).

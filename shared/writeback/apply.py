@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Optional, Sequence
 
-from shared.observability import get_logger, log_event
+from shared.observability import COUNTERS, Count, get_logger, log_event
 from shared.planner import PlannerClient, PlannerError
 from shared.plytix import PlytixClient
 from shared.plytix.errors import NotFound, PlytixError, RateLimited, Unavailable
@@ -205,6 +205,8 @@ def _finish(ctx: WritebackContext, row: Writeback, state: WritebackState, outcom
                  "attempts": row.attempts}))
     log_event(log, "write_back", state=state.value, rule=row.rule_id, product=row.product_id,
               writeback=row.id, attempts=row.attempts, run_id=ctx.run_id)
+    if state is WritebackState.done:
+        COUNTERS.add(Count.writebacks)  # the writebacks metric
     return saved
 
 
