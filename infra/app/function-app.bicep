@@ -7,6 +7,13 @@
 // On Flex, FUNCTIONS_WORKER_RUNTIME / WEBSITE_RUN_FROM_PACKAGE and similar settings must NOT be set:
 // functionAppConfig replaces them.
 //
+// Telemetry: PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY makes the Python worker configure the Azure
+// Monitor OpenTelemetry distro for the app's loggers (PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME, the root of
+// shared.observability) and hand each invocation's trace context to the code; the exporter signs in with
+// the identity in APPLICATIONINSIGHTS_AUTHENTICATION_STRING (learn.microsoft.com/azure/azure-functions/
+// opentelemetry-howto). host.json keeps the host's default telemetry: its OpenTelemetry mode covers HTTP,
+// Service Bus and Event Hubs triggers only, and this app works on timers and queues (shared/telemetry.py).
+//
 // App settings: one entry per field of shared.settings.Settings (tests/test_infra.py fails when a new
 // field is not set here), plus the platform settings for identity-based host storage and Entra-only
 // Application Insights. Secrets are Key Vault references, never values.
@@ -175,11 +182,7 @@ var platformSettings = {
   // Application Insights with local auth off: the SDK authenticates with the identity.
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
-  // OpenTelemetry from the Python worker (learn.microsoft.com/azure/azure-functions/opentelemetry-howto):
-  // the worker configures the Azure Monitor distro for the app's loggers (shared.observability.LOGGER_ROOT)
-  // and hands each invocation's trace context to the code; the exporter signs in with the identity above.
-  // host.json keeps the host's default telemetry: its OpenTelemetry mode covers HTTP, Service Bus and
-  // Event Hubs triggers only, and this app works on timers and queues (shared/telemetry.py).
+  // The worker sends the app's OpenTelemetry to Application Insights (see the file header).
   PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'true'
   PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME: 'plytix_planner'
   // azure-identity's DefaultAzureCredential reads AZURE_CLIENT_ID to pick the user-assigned identity
