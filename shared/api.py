@@ -112,13 +112,14 @@ def _writebacks(stores: Any) -> dict[str, Any]:
 
 def _rules_match_plytix(rules_file: Any, plytix: Any, checks: dict[str, Any]) -> bool:
     """Does every attribute the enabled rules name exist in the account? The listing is cached per client
-    (shared/plytix/schema.py), so this costs a call at most every 15 minutes. A mismatch is the message
-    a scan would refuse to start with (file:line, the label, the nearest existing label)."""
-    from shared.plytix import search_schema
-    from shared.rules import AccountMismatch, check_against_account
+    (shared/plytix/schema.py), so this costs a call at most every 15 minutes (and one more to confirm a
+    mismatch). A mismatch is the message a scan would refuse to start with (file:line, the label, the
+    nearest existing label)."""
+    from shared.feed import ProductFeed
+    from shared.rules import AccountMismatch
 
     try:
-        check_against_account(rules_file, search_schema(plytix).attribute_labels)
+        ProductFeed(plytix).check_rules(rules_file)
     except AccountMismatch as exc:
         checks["rules_error"] = str(exc)
         return False

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import time
 import weakref
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from shared.plytix import NotFound, PlytixClient, SearchSchema, search_schema
 from shared.product_details import read_by_get
+from shared.rules import AccountMismatch, RulesFile, check_against_account
 from shared.rules.product_view import PRODUCT_FIELDS
 
 MAX_ATTRIBUTES_PER_SEARCH = 20
@@ -67,6 +68,16 @@ class ProductFeed:
     def schema(self) -> SearchSchema:
         """The account's searchable fields (cached per client, see shared/plytix/schema.py)."""
         return search_schema(self.plytix)
+
+    def check_rules(self, rules_file: RulesFile, rule_ids: Optional[Iterable[str]] = None) -> None:
+        """Raise AccountMismatch when the (enabled, or given) rules name attributes the account does not
+        list. A mismatch is checked once more against a fresh listing before it counts: an attribute
+        someone has just added in Plytix must not wait out the listing's cache."""
+        try:
+            check_against_account(rules_file, self.schema().attribute_labels, rule_ids=rule_ids)
+        except AccountMismatch:
+            fresh = search_schema(self.plytix, max_age=0)
+            check_against_account(rules_file, fresh.attribute_labels, rule_ids=rule_ids)
 
     def full_sweep(self, attribute_labels: Iterable[str]) -> Iterator[dict[str, Any]]:
         return self._stream([], attribute_labels, order=None)

@@ -24,7 +24,7 @@ from shared.reconcile.desired import NO_GROUPING, build_desired, digest_desired,
 from shared.reconcile.events import retarget
 from shared.reconcile.execute import ExecutionContext, Executor
 from shared.reconcile.plan import WRITING_KINDS, Action, Kind, Policy, apply_creation_cap, plan_rule
-from shared.rules import Finding, ProductView, Rule, RulesFile, check_against_account, is_event_rule
+from shared.rules import Finding, ProductView, Rule, RulesFile, is_event_rule
 from shared.settings import Settings
 from shared.store import AuditEntry, ConcurrentUpdate, Cursor, Link, LinkState, TableStores
 from shared.telemetry import span
@@ -187,7 +187,7 @@ def _read_and_reconcile(deps: ScanDeps, rules: list[Rule], report: ScanReport, f
     calls_before = _api_calls(deps)
     # Before anything runs: a rule naming an attribute the account does not have (a typo) would make
     # every search a 422, or every product look incomplete. AccountMismatch names file, line and label.
-    check_against_account(deps.rules_file, feed.schema().attribute_labels, rule_ids={rule.id for rule in rules})
+    feed.check_rules(deps.rules_file, rule_ids={rule.id for rule in rules})
     families = feed.families()
     details = DetailResolver(deps.plytix, deps.stores.families, write=not report.dry_run)
     attributes = set().union(*(rule.needed_attributes() for rule in rules)) if rules else set()

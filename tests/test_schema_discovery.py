@@ -132,7 +132,9 @@ def test_a_rule_naming_a_missing_attribute_stops_the_scan_before_any_search(worl
         run_full_scan(deps)
     assert str(raised.value) == (f"{rules}:13: rules[0].require[2].attribute: attribute 'short_desc' does not "
                                  "exist in the Plytix account (did you mean 'short_description'?)")
-    assert "plytix.search" not in plytix_calls(plytix)
+    calls = plytix_calls(plytix)
+    assert "plytix.search" not in calls
+    assert calls["plytix.filters"] == 2, "a mismatch is confirmed against a fresh listing before it counts"
 
 
 def test_work_a_failed_plan_listing_blocked_is_done_by_the_next_incremental_pass(world):
@@ -158,3 +160,24 @@ def test_the_claim_timeout_is_an_app_setting(world):
         update={"CLAIM_TIMEOUT_SECONDS": 90}))
     assert from_settings.stale_claim_after == timedelta(seconds=90)
     assert replace(deps, claim_timeout=None).stale_claim_after == timedelta(minutes=5)
+
+
+def test_a_level_that_did_not_come_back_is_read_by_get_when_a_rule_selects_by_level(world):
+    """Never trust a requested column: a search hit without `product_level` (an account that does not list
+    it) gets its level, and its family, from the cache or one GET, and only when a rule needs them."""
+    from shared.product_details import DetailResolver, lacks_details, selection_needs_details
+    from shared.rules import ProductView
+
+    deps, sandbox = world["deps"], world["plytix"].sandbox
+    record = next(p for p in sandbox.products() if p["product_type"] == "PARENT" and p["status"] == "Draft")
+    hit = {"id": record["id"], "sku": record["sku"], "status": "Draft", "modified": record["modified"],
+           "attributes": {}}
+    view = ProductView.from_plytix(hit, {})
+    assert lacks_details(hit) and view.level is None
+    assert selection_needs_details(deps.rules, view), "the sandbox rule selects levels [single, parent]"
+    assert not selection_needs_details(deps.rules, ProductView.from_plytix({**hit, "status": "Archived"}, {}))
+    resolver = DetailResolver(deps.plytix, deps.stores.families)
+    completed = resolver.complete(hit)
+    assert (completed["product_level"], completed["product_family_id"]) == (1, record["product_family_id"])
+    assert not lacks_details(completed) and resolver.reads == 1
+    assert resolver.complete(hit)["product_level"] == 1 and (resolver.reads, resolver.cache_hits) == (1, 1)
