@@ -4,8 +4,8 @@ Why one feed: rules share a pass over the catalog, so Plytix is read once per pa
 with the union of the attributes the enabled rules need. Plytix caps a search at <= 20 requested
 attributes (API_FACTS.md: the docs say 50 in one place and 20 in another; we keep to 20). When the union
 is larger, the first chunk pages through the catalog and each further chunk is fetched for exactly the
-ids of that page (`id in [...]`, <= 100 ids), which does not depend on Plytix keeping a stable order
-between two separate paged queries.
+products of that page (`id in [...]`, <= 100 ids, or one `sku eq` OR-group per product where `id` is not
+listed), which does not depend on Plytix keeping a stable order between two separate paged queries.
 
 Only what the account's `GET /api/v1/filters/product` lists is requested or filtered on
 (shared/plytix/schema.py): a column it does not list would be a 422. Where `id` is not a listed filter
@@ -116,18 +116,24 @@ class ProductFeed:
             yield from page
 
     def _complete(self, page: list[dict[str, Any]], chunks: list[list[str]]) -> None:
-        """Fetch the remaining attribute chunks for exactly this page's products and merge them in (by a
-        search on their ids, or where `id` is not searchable, by reading each product whole)."""
+        """Fetch the remaining attribute chunks for exactly this page's products and merge them in by id.
+        The page is addressed by `id in [...]` where the account lists it, else by one OR-group per SKU
+        (`sku eq`: inner lists are ORed; `eq` ignores case, so a case variant of a SKU may come back too
+        and is dropped by the id match), else each product is read whole by GET."""
         by_id = {p["id"]: p for p in page}
-        if not self._searchable_by_id():
+        schema = self.schema()
+        if schema.allows("id", "in"):
+            filters: list = [[{"field": "id", "operator": "in", "value": list(by_id)}]]
+        elif schema.allows("sku", "eq") and all(p.get("sku") for p in page):
+            filters = [[{"field": "sku", "operator": "eq", "value": p["sku"]}] for p in page]
+        else:
             for full in self._get_each(list(by_id)):
                 target = by_id[full["id"]]
                 attributes = {**(target.get("attributes") or {}), **(full.get("attributes") or {})}
                 target.update(full, attributes=attributes)
             return
         for fields in chunks:
-            for extra in self.plytix.search([[{"field": "id", "operator": "in", "value": list(by_id)}]],
-                                            fields, page_size=PAGE_SIZE):
+            for extra in self.plytix.search(filters, fields, page_size=PAGE_SIZE):
                 target = by_id.get(extra["id"])
                 if target is not None:
                     target.setdefault("attributes", {}).update(extra.get("attributes") or {})

@@ -181,3 +181,24 @@ def test_a_level_that_did_not_come_back_is_read_by_get_when_a_rule_selects_by_le
     assert (completed["product_level"], completed["product_family_id"]) == (1, record["product_family_id"])
     assert not lacks_details(completed) and resolver.reads == 1
     assert resolver.complete(hit)["product_level"] == 1 and (resolver.reads, resolver.cache_hits) == (1, 1)
+
+
+@pytest.mark.parametrize("rich", [False, True], ids=["strict: by SKU", "rich: by id"])
+def test_more_attributes_than_one_search_returns_are_fetched_per_page(rich: bool):
+    """Over 20 columns: the first chunk pages through the catalog, each further chunk is searched for
+    exactly that page's products (ids where `id` is listed, else one OR-group per SKU), never one GET each."""
+    from shared.plytix import PlytixClient
+    from shared.rules.presence import is_blank
+
+    sandbox = PlytixSandbox(products=150, seed=7, rich_search=rich)
+    labels = set(sandbox.catalog.attributes)
+    assert len(labels) > 20
+    with sandbox.serving() as server, PlytixClient(base_url=server.url, auth_url=server.url,
+                                                   api_key="sandbox-api-key", api_password="sandbox-api-password") as client:
+        plytix_calls(server)
+        products = {p["id"]: p for p in ProductFeed(client).full_sweep(labels)}
+        calls = plytix_calls(server)
+    assert calls == {"plytix.filters": 1, "plytix.token": 1, "plytix.search": 4}, "2 pages, 1 extra chunk each"
+    for record in sandbox.products():
+        filled = {label for label, value in record["attributes"].items() if not is_blank(value)}
+        assert set(products[record["id"]]["attributes"]) == filled
