@@ -69,8 +69,8 @@ class DetailResolver:
         `modified`, else from a GET (then cached). A product deleted meanwhile is returned unchanged."""
         product_id = str(product.get("id"))
         modified = product.get("modified")
-        entry = self._cache.get(product_id) if self._cache is not None and modified else None
-        if entry is not None and entry.modified == modified:
+        entry = self._cache.lookup(product_id, modified) if self._cache is not None and modified else None
+        if entry is not None:
             self.cache_hits += 1
         else:
             try:

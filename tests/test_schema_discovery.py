@@ -16,6 +16,7 @@ from sandbox.plytix import PlytixSandbox
 from shared.feed import ProductFeed
 from shared.rules import AccountMismatch
 from shared.scan import ScanDeps, run_full_scan, run_incremental_scan
+from shared.store import TableStores
 from tests.scan_world import RULE_ID, RULES_YAML, build_deps, rules_yaml, world_settings
 from tests.test_scan import our_tasks
 
@@ -52,13 +53,18 @@ def test_strict_sweep_reads_families_once_and_an_unchanged_catalog_costs_nothing
     linked = finding_products(deps)
     assert first.findings > 0 and calls["plytix.get_product"] == len(linked), \
         "one GET per product with a finding (its task is routed and grouped by family), none for the rest"
+    other_instance = TableStores.from_settings(deps.settings)  # the table, not this process's memory
     for product_id in linked:
-        entry = deps.stores.families.get(product_id)
-        assert entry is not None and entry.family_id == sandbox.product(product_id)["product_family_id"]
+        record = sandbox.product(product_id)
+        entry = other_instance.families.lookup(product_id, record["modified"])
+        assert entry is not None and entry.family_id == record["product_family_id"]
+    other_instance.close()
 
+    reads_before = deps.stores.stats.count(table="families")
     assert run_full_scan(deps).done == {}
     steady = plytix_calls(plytix)
     assert steady == {"plytix.search": 2}, "steady state: the searches alone (filters and families are cached)"
+    assert deps.stores.stats.count(table="families") == reads_before, "a warm instance reads no cache rows"
 
     edited = sorted(linked)[0]
     sandbox.edit_product(edited, label="renamed, still incomplete")
