@@ -125,11 +125,12 @@ def test_api_requires_a_valid_bearer_token(plytix_sandbox: Any) -> None:
 
 
 def test_a_token_stops_working_when_its_lifetime_is_over(plytix_sandbox: Any) -> None:
-    plytix_sandbox.sandbox.configure(token_lifetime=0.3)
+    # 2 s, not less: on a loaded machine the first call can take a few hundred milliseconds to arrive.
+    plytix_sandbox.sandbox.configure(token_lifetime=2.0)
     headers = {"Authorization": f"Bearer {get_token(plytix_sandbox.url)}"}
     path = f"{plytix_sandbox.url}/api/v1/filters/product"
     assert httpx.get(path, headers=headers).status_code == 200
-    poll_until(lambda: httpx.get(path, headers=headers).status_code == 401)
+    poll_until(lambda: httpx.get(path, headers=headers).status_code == 401, deadline_s=8)
 
 
 # ---- search --------------------------------------------------------------------------------------
