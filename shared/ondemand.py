@@ -21,8 +21,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from shared.http_params import flag
 from shared.observability import get_logger
-from shared.plytix import search_schema
-from shared.rules import check_against_account
+from shared.feed import ProductFeed
 from shared.scan import ScanDeps, ScanReport, new_run_id, run_full_scan, select_rules
 from shared.store import ConcurrentUpdate, RunStatus, ScanRun
 from shared.store.runs import check_run_id, stored_report
@@ -101,13 +100,13 @@ def work(deps: ScanDeps, message: bytes, dequeue_count: int = 1) -> None:
 def _record(deps: ScanDeps, request: ScanRequest) -> ScanRun:
     """Store a new queued run, after checking its rule ids (BadScanRequest names unknown ones) and that
     the account has every attribute those rules name (AccountMismatch, a RulesError, as a sweep would
-    raise it; the attribute listing is cached, so this costs a Plytix call at most every 15 minutes)."""
+    raise it; the attribute listing is cached, so this costs a Plytix call at most every 15 minutes, and one
+    more to confirm a mismatch)."""
     try:
         rules = select_rules(deps.rules, request.rules)
     except ValueError as exc:
         raise BadScanRequest(str(exc)) from None
-    check_against_account(deps.rules_file, search_schema(deps.plytix).attribute_labels,
-                          rule_ids={rule.id for rule in rules})
+    ProductFeed(deps.plytix).check_rules(deps.rules_file, rule_ids={rule.id for rule in rules})
     return deps.stores.runs.create(ScanRun(run_id=new_run_id(), created=deps.clock(), dry_run=request.dry_run,
                                            rules=request.rules))
 
