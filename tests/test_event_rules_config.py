@@ -88,3 +88,19 @@ def test_a_hold_writes_approved_on_completion_and_the_stage_map_orders_launch_st
     forward = Change(ChangeKind.attribute, "workflow_stage", "ready", "live", "h1", "h3", "v1")
     assert [f.event["close_note"] != "" for f in launch.evaluate_changes(view, (back,), "test", None)] == [True]
     assert launch.evaluate_changes(view, (forward,), "test", None) == []  # onwards is not "left backwards"
+
+
+def test_the_account_check_pins_each_event_rule_attribute_to_its_line() -> None:
+    from shared.rules import account_problems
+
+    text = (HEAD + LAUNCH + "    launch_date_attribute: launch_dt\n" + REVIEW.replace("[safety_warning]", "[safety_warn]")
+            + "    hold: {attribute: review_state}\n")
+    problems = [str(p) for p in account_problems(parse_rules(text, "rules.yaml"),
+                                                 {"workflow_stage", "launch_date", "safety_warning", "review_status"})]
+    assert problems == [
+        "rules.yaml:13: rules[0].launch_date_attribute: attribute 'launch_dt' does not exist in the Plytix "
+        "account (did you mean 'launch_date'?)",
+        "rules.yaml:17: rules[1].watch[0].attribute: attribute 'safety_warn' does not exist in the Plytix "
+        "account (did you mean 'safety_warning'?)",
+        "rules.yaml:18: rules[1].hold.attribute: attribute 'review_state' does not exist in the Plytix "
+        "account (did you mean 'review_status'?)"]

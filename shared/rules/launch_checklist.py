@@ -16,7 +16,7 @@ note, or leave them.
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
-from typing import TYPE_CHECKING, Annotated, Literal, Optional
+from typing import TYPE_CHECKING, Annotated, Iterator, Literal, Optional
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
@@ -25,6 +25,7 @@ from shared.rules.config import (AttributeLabel, Name, Problems, RuleConfigBase,
                                  TaskSettings, _matching, _Model, _status_list, attribute_limit_problems,
                                  placement_problems)
 from shared.rules.base import EventRuleBase
+from shared.rules.errors import PathPart
 from shared.rules.findings import Finding, ProductRef, Requirement, fingerprint
 from shared.rules.product_view import ProductView
 from shared.rules.templates import placeholders, render_title
@@ -141,6 +142,18 @@ class LaunchChecklistRuleConfig(RuleConfigBase):
         if self.trigger.stages or self.select.stages is not None or (self.on_complete and self.on_complete.stage):
             labels.add(rules_file.workflow_stage_attribute)
         return labels
+
+    def attribute_refs(self, rules_file: RulesFile) -> Iterator[tuple[tuple[PathPart, ...], str]]:
+        """Each attribute the rule reads, at the key that names it (for the account check)."""
+        if self.launch_date_attribute:
+            yield ("launch_date_attribute",), self.launch_date_attribute
+        if self.wave:
+            yield ("wave", "attribute"), self.wave.attribute
+        if self.trigger.stages:
+            yield ("trigger", "stages"), rules_file.workflow_stage_attribute
+        if self.select.stages is not None:
+            yield ("select", "stages"), rules_file.workflow_stage_attribute
+        yield from self.write_back_refs(rules_file)
 
     def problems(self, rules_file: RulesFile) -> Problems:
         yield from placement_problems(self.scope_specs(rules_file.defaults), "its tasks")

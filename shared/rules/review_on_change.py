@@ -18,7 +18,7 @@ import difflib
 import re
 import textwrap
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Iterator, Literal, Optional
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
@@ -27,6 +27,7 @@ from shared.rules.config import (AttributeLabel, Name, Problems, RuleConfigBase,
                                  TaskSettings, Upn, _matching, _Model, attribute_limit_problems,
                                  placement_problems)
 from shared.rules.base import EventRuleBase
+from shared.rules.errors import PathPart
 from shared.rules.findings import CHECKLIST_LIMIT, Finding, ProductRef, Requirement, fingerprint
 from shared.rules.presence import visible_text
 from shared.rules.product_view import ProductView
@@ -108,6 +109,18 @@ class ReviewOnChangeRuleConfig(RuleConfigBase):
         if self.select.stages is not None or (self.on_complete and self.on_complete.stage):
             labels.add(rules_file.workflow_stage_attribute)
         return labels
+
+    def attribute_refs(self, rules_file: RulesFile) -> Iterator[tuple[tuple[PathPart, ...], str]]:
+        """Each attribute the rule reads or writes, at the key that names it (for the account check); the
+        hold's approval is reported at `hold`, where the file names it."""
+        for index, item in enumerate(self.watch):
+            yield ("watch", index, "attribute"), item.attribute
+        if self.hold:
+            yield ("hold", "attribute"), self.hold.attribute
+        if self.select.stages is not None:
+            yield ("select", "stages"), rules_file.workflow_stage_attribute
+        yield from (ref for ref in self.write_back_refs(rules_file)
+                    if not (self.hold and ref[1] == self.hold.attribute))
 
     def problems(self, rules_file: RulesFile) -> Problems:
         specs = self.scope_specs(rules_file.defaults)
