@@ -288,3 +288,42 @@ def test_a_completed_review_is_approved_by_job_4_and_neither_hold_write_echoes_a
     world["plytix"].edit_product(product["id"], attributes={"review_status": "pending"})  # a person
     assert run_incremental_scan(deps).done["create"] == 1
     assert len(tasks(world, "Hold audit")) == 1
+
+
+def test_many_launches_at_once_are_grouped_per_task_of_the_set(events_world):
+    from tests.scan_world import with_settings
+
+    world = events_world
+    deps = with_settings(world["deps"], GROUP_THRESHOLD=2)
+    run_full_scan(deps)
+    by_family: dict[str, list[dict]] = {}
+    for p in world["plytix"].products():
+        if p["attributes"].get("workflow_stage") == "approved" and p["status"] != "Archived":
+            by_family.setdefault(p["product_family_id"], []).append(p)
+    products = next(group for group in by_family.values() if len(group) >= 3)[:3]
+    for product in products:
+        world["plytix"].edit_product(product["id"], attributes={"workflow_stage": "ready_for_syndication"})
+    report = run_incremental_scan(deps)
+    assert report.done["create"] == 2  # one grouped task per task of the set, not 6 tasks
+    titles = sorted(t["title"] for t in tasks(world, "Launch"))
+    assert [t.split(":")[0] for t in titles] == ["Launch [Copy review]", "Launch [Image approval]"]
+    assert all("Complete this task when every product listed" in t["details"]["description"]
+               for t in tasks(world, "Launch"))
+    assert run_incremental_scan(deps).done == Counter()
+
+
+def test_the_creation_cap_defers_part_of_a_set_and_the_next_pass_finishes_it(events_world):
+    from tests.scan_world import with_settings
+
+    world = events_world
+    deps = with_settings(world["deps"], MAX_TASKS_PER_RUN=1)
+    run_full_scan(deps)
+    product = product_in(world, "approved")
+    world["plytix"].edit_product(product["id"], attributes={"workflow_stage": "ready_for_syndication"})
+    capped = run_incremental_scan(deps)
+    assert capped.done["create"] == 1 and capped.skipped["defer"] == 1
+    assert deps.stores.snapshots.get(product["id"]).values["workflow_stage"]["v"] == "approved"  # not moved
+    finished = run_incremental_scan(deps)  # the product is on the retry list: the event replays
+    assert finished.done["create"] == 1
+    assert len(tasks(world, "Launch")) == 2
+    assert deps.stores.snapshots.get(product["id"]).values["workflow_stage"]["v"] == "ready_for_syndication"

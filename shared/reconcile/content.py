@@ -95,15 +95,20 @@ def group_title(rule_name: str, family: str) -> str:
     return f"{rule_name}: products in {family} need data"
 
 
-def group_description(rule_name: str, family: str, members: Mapping[str, GroupMember], fingerprint: str) -> str:
-    lines = [f"{len(members)} products in {family} fail the rule '{rule_name}'. They were grouped into "
+GROUP_CLOSING = "Fixed products are ticked off; the task closes by itself when all are fixed."
+EVENT_GROUP_CLOSING = "Complete this task when every product listed has been handled."
+
+
+def group_description(rule_name: str, family: str, members: Mapping[str, GroupMember], fingerprint: str,
+                      closing: str = GROUP_CLOSING) -> str:
+    what = "fail the rule" if closing == GROUP_CLOSING else "need the work of the rule"
+    lines = [f"{len(members)} products in {family} {what} '{rule_name}'. They were grouped into "
              "one task so that one import does not flood the plan.", ""]
     for member in list(members.values())[:GROUP_DESCRIPTION_LINES]:
         lines.append(f"- {member.sku}: {', '.join(member.missing)}")
     if len(members) > GROUP_DESCRIPTION_LINES:
         lines.append(f"...and {len(members) - GROUP_DESCRIPTION_LINES} more")
-    lines += ["", "Fixed products are ticked off; the task closes by itself when all are fixed.",
-              marker_line(fingerprint)]
+    lines += ["", closing, marker_line(fingerprint)]
     return "\n".join(lines)
 
 

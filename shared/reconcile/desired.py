@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Callable, Iterable, Mapping
 
-from shared.reconcile.content import (GroupMember, group_checklist, group_description, group_title,
+from shared.reconcile.content import (EVENT_GROUP_CLOSING, GROUP_CLOSING, GroupMember, group_checklist,
+                                      group_description, group_title,
                                       product_checklist, product_description)
 from shared.reconcile.plan import Desired
 from shared.rules.findings import Finding, fingerprint
@@ -139,9 +140,12 @@ def _group_desired(rule_id: str, rule_name: str, environment: str, key: str, new
         return None, overflow
     family = sample.product.family or "unknown family"
     fp = link.fingerprint if link else fingerprint(environment, rule_id, f"group:{key}")
+    # An event rule's groups are per task of a set or per watched attribute: the title names which.
+    name = f"{rule_name} [{sample.missing[0].label}]" if sample.event and sample.missing else rule_name
+    closing = EVENT_GROUP_CLOSING if sample.event else GROUP_CLOSING
     return Desired(
         rule_id=rule_id, fingerprint=fp, scope="",
-        title=group_title(rule_name, family)[:255], description=group_description(rule_name, family, members, fp),
+        title=group_title(name, family)[:255], description=group_description(name, family, members, fp, closing),
         checklist=group_checklist(fp, members, fixed.values()), owner_upn=sample.owner_upn,
         plan_id=sample.plan_id, bucket=sample.bucket, priority=sample.priority, due_in_days=sample.due_in_days,
         product_id=None,
