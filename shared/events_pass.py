@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Optional
 
-from shared.change_feed import STATUS_FIELD, ChangeFeed, EchoSource, ProductChanges, Watch
+from shared.change_feed import STATUS_FIELD, ChangeFeed, ChangeKind, EchoSource, ProductChanges, Watch
 from shared.observability import get_logger
 from shared.planner import PlannerClient, PlannerError
 from shared.plytix import PlytixClient
@@ -72,23 +72,36 @@ class EventPass:
         self.stats["echoes"] += sum(c.echoes for c in changes.values())
         return changes
 
-    def evaluate(self, view: ProductView, changes: Optional[ProductChanges]) -> list[Finding]:
-        """Findings of every event rule for this product's changes; its snapshot waits for them."""
+    def findings(self, view: ProductView, changes: Optional[ProductChanges]) -> list[Finding]:
+        """Findings of every event rule for this product's changes (no side effect: see `register`)."""
         if changes is None:
             return []
-        found = [finding for rule in self.rules
-                 for finding in rule.evaluate_changes(view, changes.changes, self.environment,
-                                                      self.enabled_at.get(rule.id))]
+        return [finding for rule in self.rules
+                for finding in rule.evaluate_changes(view, changes.changes, self.environment,
+                                                     self.enabled_at.get(rule.id))]
+
+    def may_select(self, changes: Optional[ProductChanges]) -> bool:
+        """Could an event rule's selection of this product matter? Not without changes, and not for a first
+        sighting while no rule has had its first pass (that pass only records the baseline): so the
+        baseline pass fetches no product details for the event rules."""
+        if changes is None or not changes.changes:
+            return False
+        return (any(c.kind is not ChangeKind.created for c in changes.changes)
+                or any(at is not None for at in self.enabled_at.values()))
+
+    def register(self, product_id: str, changes: Optional[ProductChanges], found: list[Finding]) -> None:
+        """The product's snapshot waits for its findings' tasks, or (no finding) is written with the quiet."""
+        if changes is None:
+            return
         if found:
-            self._waiting[view.id] = changes.snapshot
+            self._waiting[product_id] = changes.snapshot
             for finding in found:
                 if finding.event.get("hold"):
-                    self._holds[view.id] = dict(finding.event["hold"])
+                    self._holds[product_id] = dict(finding.event["hold"])
         elif changes.dirty:
             self._quiet.append(changes.snapshot)
             if len(self._quiet) >= QUIET_FLUSH:
                 self.flush_quiet()
-        return found
 
     def flush_quiet(self) -> None:
         if self._quiet and not self.dry_run:

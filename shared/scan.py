@@ -198,6 +198,7 @@ def _read_and_reconcile(deps: ScanDeps, rules: list[Rule], report: ScanReport, f
     events = EventPass.for_rules(deps.stores, rules, deps.settings.ENVIRONMENT_NAME, report.started,
                                  report.dry_run)
     changes: dict[str, Any] = {}
+    level_rules = [rule for rule in rules if not is_event_rule(rule)]
 
     def evaluate(product: dict[str, Any]) -> None:
         product_id = str(product.get("id"))
@@ -207,15 +208,18 @@ def _read_and_reconcile(deps: ScanDeps, rules: list[Rule], report: ScanReport, f
             found = [f for rule in rules if rule.selects(view)
                      for f in rule.evaluate(view, deps.settings.ENVIRONMENT_NAME)]
             product_changes = changes.get(product_id)
-            if lacks_details(product) and (found or (product_changes is not None and product_changes.changes)
-                                           or selection_needs_details(rules, view)):
+            event_found = events.findings(view, product_changes) if events is not None else []
+            deciding = rules if events is not None and events.may_select(product_changes) else level_rules
+            if lacks_details(product) and (found or event_found or selection_needs_details(deciding, view)):
                 # Family (routing, grouping, selection) and level come from the cache or one GET.
                 view = ProductView.from_plytix(details.complete(product), families,
                                                stage_attribute=deps.rules_file.workflow_stage_attribute)
                 found = [f for rule in rules if rule.selects(view)
                          for f in rule.evaluate(view, deps.settings.ENVIRONMENT_NAME)]
+                event_found = events.findings(view, product_changes) if events is not None else []
             if events is not None:
-                found += events.evaluate(view, product_changes)
+                events.register(product_id, product_changes, event_found)
+            found += event_found
         except Exception as exc:  # noqa: BLE001 - one odd product must not stop the pass for the catalog
             log.exception("evaluating product %s failed", product_id)
             report.errors.append(f"product {product_id!r}: {exc.__class__.__name__}: {exc}")

@@ -97,7 +97,8 @@ def test_review_shows_old_and_new_and_a_second_change_updates_the_same_task(even
     product = product_in(world, "enrichment", family="any")
     old = product["attributes"]["safety_warning"]
     world["plytix"].edit_product(product["id"], attributes={"safety_warning": "Keep away from fire."})
-    run_incremental_scan(deps)
+    first = run_incremental_scan(deps)
+    assert first.errors == [] and first.events.get("holds") == 1
     [task] = tasks(world, "Review regulated change")
     text = task["details"]["description"]
     assert old in text and "Keep away from fire." in text
