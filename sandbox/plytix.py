@@ -71,9 +71,12 @@ class PlytixSandbox:
     def __init__(self, *, products: int = 200, seed: int = 7, token_lifetime: float = 900,
                  rate_per_10s: Optional[int] = None, rate_per_hour: Optional[int] = None, gap_rate: float = 0.1,
                  order_limit: int = ORDER_LIMIT, max_search_attributes: int = MAX_SEARCH_ATTRIBUTES,
-                 rate_windows: tuple[float, float] = (10.0, 3600.0), rich_search: bool = False) -> None:
+                 rate_windows: tuple[float, float] = (10.0, 3600.0), token_window: float = 1.0,
+                 rich_search: bool = False) -> None:
         """`order_limit` and `rate_windows` exist so tests can reach the 428 and both 429 windows with a
-        small catalog and in a fraction of a second; their defaults are the real service's.
+        small catalog and in a fraction of a second; their defaults are the real service's. `token_window`
+        (the token endpoint's 8-per-window limit; the real one is about a second) lets a test widen the
+        window so that a slow, loaded machine still fits its requests in one.
 
         `rich_search` switches product search from the documented, strict behaviour (only the fields
         `GET /api/v1/filters/product` lists may be filtered on or requested, `product_family_id` never
@@ -98,7 +101,7 @@ class PlytixSandbox:
         self._columns = set(self._filterable) | (set(_RICH_COLUMNS) if rich_search else set())
         self._tokens = _TokenIssuer()
         self._windows = (_FixedWindow(rate_windows[0]), _FixedWindow(rate_windows[1]))
-        self._token_window = _FixedWindow(1.0)
+        self._token_window = _FixedWindow(token_window)
         self._version = 0  # bumped on every write; part of the search cache key
         self._cache: OrderedDict[tuple[str, str, int], list[Product]] = OrderedDict()
         self._last_write = max((p["modified"] for p in self.catalog.products),

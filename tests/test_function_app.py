@@ -65,7 +65,6 @@ def host(plytix_sandbox: Any, graph_sandbox: Any, azurite: str, table_prefix: st
     """`python -m devhost` in its own process, configured only through app settings (environment)."""
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES_YAML)
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PLYTIX_", "GRAPH_", "STORAGE_"))}
     env.update({
         "ENVIRONMENT_NAME": "http-test", "RULES_FILE": str(rules), **HOST_SETTINGS,
@@ -75,12 +74,8 @@ def host(plytix_sandbox: Any, graph_sandbox: Any, azurite: str, table_prefix: st
         "GRAPH_AUTH_MODE": "development", "STORAGE_CONNECTION_STRING": azurite, "AzureWebJobsStorage": azurite,
         "TABLE_PREFIX": table_prefix, "QUEUE_PREFIX": table_prefix, "DEVHOST_FUNCTION_KEY": KEY,
     })
-    proc = subprocess.Popen([sys.executable, "-m", "devhost", "--port", str(port), "--no-timers",
-                             "--queue-poll-interval", "0.2"], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/api"
+    proc, base = _start_devhost(env)
     try:
-        _wait_until_serving(base, proc)
         yield {"base": base, "graph": graph_sandbox, "plytix": plytix_sandbox, "queue_prefix": table_prefix}
     finally:
         proc.terminate()
@@ -88,14 +83,34 @@ def host(plytix_sandbox: Any, graph_sandbox: Any, azurite: str, table_prefix: st
         assert "sandbox-api-password" not in output and "AccountKey=" not in output, "secrets in the host log"
 
 
-def _wait_until_serving(base: str, proc: subprocess.Popen) -> None:
+def _start_devhost(env: dict[str, str], attempts: int = 3) -> tuple[subprocess.Popen, str]:
+    """Start devhost on a free port. The port is free when chosen, but another process may listen on it
+    before devhost binds it: then the answer is not devhost's, and we try again on another port."""
+    for _ in range(attempts):
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "devhost", "--port", str(port), "--no-timers",
+                                 "--queue-poll-interval", "0.2"], cwd=ROOT,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}/api"
+        if _wait_until_serving(base, proc):
+            return proc, base
+        proc.terminate()
+        proc.communicate(timeout=20)
+    raise RuntimeError(f"devhost found its port taken {attempts} times")
+
+
+def _wait_until_serving(base: str, proc: subprocess.Popen) -> bool:
+    """True once devhost answers; False when the port answers as another server or devhost could not bind."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"devhost exited: {proc.stdout.read().decode(errors='replace')}")  # type: ignore[union-attr]
+            output = proc.stdout.read().decode(errors="replace")  # type: ignore[union-attr]
+            if "Address already in use" in output:
+                return False
+            raise RuntimeError(f"devhost exited: {output}")
         try:
-            httpx.get(f"{base}/health", timeout=2)
-            return
+            answer = httpx.get(f"{base}/health", timeout=2)
+            return answer.headers.get("server", "").startswith("devhost")
         except httpx.TransportError:
             time.sleep(0.1)  # polling a port with a deadline, not waiting for an effect
     raise RuntimeError("devhost did not start serving within 60 s")

@@ -103,9 +103,10 @@ def test_bad_credentials_get_401_with_the_documented_body_and_no_secret(plytix_s
     assert "not-the-password-123" not in response.text
 
 
-def test_token_endpoint_has_its_own_limit_of_about_8_per_second(plytix_sandbox: Any) -> None:
+def test_token_endpoint_has_its_own_limit_of_about_8_per_second() -> None:
     body = {"api_key": DEV_API_KEY, "api_password": DEV_API_PASSWORD}
-    with httpx.Client(base_url=plytix_sandbox.url) as http:
+    sandbox = PlytixSandbox(products=10, token_window=30.0)  # nine requests always fit in one window
+    with sandbox.serving() as server, httpx.Client(base_url=server.url) as http:
         statuses = [http.post("/auth/api/get-token", json=body).status_code for _ in range(9)]
     assert statuses[:8] == [200] * 8
     assert statuses[8] == 429
