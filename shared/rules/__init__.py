@@ -13,6 +13,7 @@ from shared.rules.account import AccountMismatch, account_problems, check_agains
 from shared.rules.config import RequiredAttributesRuleConfig, RulesFile, load_rules, parse_rules
 from shared.rules.errors import Problem, RulesError
 from shared.rules.findings import Finding, ProductRef, Requirement, fingerprint
+from shared.rules.channel_requirements import ChannelRequirementsRule, ChannelRequirementsRuleConfig
 from shared.rules.launch_checklist import LaunchChecklistRule, LaunchChecklistRuleConfig
 from shared.rules.product_view import ProductView
 from shared.rules.required_attributes import RequiredAttributesRule
@@ -62,6 +63,7 @@ _BUILDERS: dict[type, Callable[[Any, RulesFile], Rule]] = {
     RequiredAttributesRuleConfig: RequiredAttributesRule,
     LaunchChecklistRuleConfig: LaunchChecklistRule,
     ReviewOnChangeRuleConfig: ReviewOnChangeRule,
+    ChannelRequirementsRuleConfig: ChannelRequirementsRule,
 }
 
 
