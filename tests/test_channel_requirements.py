@@ -97,7 +97,7 @@ def test_image_count_and_dimensions_where_the_asset_data_has_them() -> None:
     assert problems(rule, {"images": [{"id": "a1"}]}) == {"images": "1 of 2 images"}
     assert problems(rule, {"images": []}) == {"images": "no images"}
     small = [{"id": "a1", "width": 1200, "height": 1200}, {"id": "a2", "width": "640", "height": 900}]
-    assert problems(rule, {"images": small}) == {"images": "1 image smaller than 1000x800 px"}
+    assert problems(rule, {"images": small}) == {"images": "1 image not at least 1000 px wide and 800 px high"}
 
 
 def test_localized_attributes_are_required_per_market() -> None:

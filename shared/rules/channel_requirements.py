@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Literal, M
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from shared.rules.config import (MAX_ATTRIBUTES_PER_RULE, AttributeLabel, ChannelName, Locale, Name, Problems,
-                                 RuleConfigBase, ScopeSpec, SelectorConfig, TaskSettings, Text, _Model)
+                                 RuleConfigBase, RuleIdentity, ScopeSpec, SelectorConfig, TaskSettings, Text,
+                                 _Model, stage_attributes, task_settings_problems)
 from shared.rules.findings import Finding, ProductRef, Requirement, fingerprint, missing_summary
 from shared.rules.presence import is_blank, visible_text
 from shared.rules.product_view import ProductView
 from shared.rules.templates import placeholders, render_title, scope_suffix
-from shared.settings import ReopenPolicy
 
 if TYPE_CHECKING:  # defined after the rule models in config.py, which imports this module late
     from shared.rules.config import RulesFile
@@ -149,20 +149,13 @@ class ChannelRequirementsRuleConfig(RuleConfigBase):
                 for name, channel in self.channels.items()]
 
     def needed_attributes(self, rules_file: RulesFile) -> set[str]:
-        labels = {check.attribute for name, channel in self.channels.items()
-                  for check in expand_checks(channel, rules_file.locale_pattern) if check.attribute}
-        if self.select.stages is not None:
-            labels.add(rules_file.workflow_stage_attribute)
-        return labels
+        return {check.attribute for channel in self.channels.values()
+                for check in expand_checks(channel, rules_file.locale_pattern)
+                if check.attribute} | stage_attributes(self, rules_file)
 
     def problems(self, rules_file: RulesFile) -> Problems:
-        specs = self.scope_specs(rules_file.defaults)
-        for name in ("plan_id", "bucket"):
-            if any(spec.setting(name) is None for spec in specs):
-                yield (name,), "not set on the rule, its channels or in defaults"
-        if any(spec.fallback_owner() is None for spec in specs):
-            yield ("owner",), ("no owner for products that no by_family/by_category entry matches: set owner "
-                               "or owners.default on the channel, the rule or in defaults")
+        yield from task_settings_problems(self.scope_specs(rules_file.defaults), "the channel, the rule",
+                                          "the channel, the rule")
         if "scope" not in placeholders(self.title):
             yield ("title",), "must contain {scope}: each channel's task needs its own title"
         seen_feeds: dict[str, str] = {}
@@ -224,7 +217,7 @@ class FieldCheck:
         if c.kind == "media":
             parts.append(f"at least {c.min_count or 1} image{'s' if (c.min_count or 1) > 1 else ''}")
             if c.min_width or c.min_height:
-                parts.append(f"each at least {c.min_width or 1}x{c.min_height or 1} px where known")
+                parts.append("each " + _size_words(c.min_width, c.min_height) + " where the size is known")
         if c.min_length:
             parts.append(f"at least {c.min_length} {c.length_unit}")
         if c.max_length:
@@ -271,8 +264,8 @@ class FieldCheck:
             return f"{len(items)} of {wanted} images"
         small = [item for item in items if _too_small(item, c.min_width, c.min_height)]
         if small:
-            return (f"{len(small)} image{'s' if len(small) > 1 else ''} smaller than "
-                    f"{c.min_width or 1}x{c.min_height or 1} px")
+            return (f"{len(small)} image{'s' if len(small) > 1 else ''} not "
+                    + _size_words(c.min_width, c.min_height))
         return None
 
 
@@ -312,6 +305,11 @@ def _too_small(item: Any, min_width: Optional[int], min_height: Optional[int]) -
     width, height = _int(item.get("width")), _int(item.get("height"))
     return ((min_width is not None and width is not None and width < min_width)
             or (min_height is not None and height is not None and height < min_height))
+
+
+def _size_words(min_width: Optional[int], min_height: Optional[int]) -> str:
+    wanted = [f"{n} px {side}" for n, side in ((min_width, "wide"), (min_height, "high")) if n]
+    return "at least " + " and ".join(wanted)
 
 
 def _int(value: Any) -> Optional[int]:
@@ -354,16 +352,13 @@ class _Channel:
     checks: tuple[FieldCheck, ...]
 
 
-class ChannelRequirementsRule:
+class ChannelRequirementsRule(RuleIdentity):
     """Evaluates one `channel_requirements` rule: per channel, the product's attributes and the last feed
     check's problems become one finding (one task) for the channel's owner."""
 
     def __init__(self, config: ChannelRequirementsRuleConfig, rules_file: RulesFile) -> None:
+        super().__init__(config)
         self.config = config
-        self.id: str = config.id
-        self.name: str = config.name
-        self.reopen_policy: Optional[ReopenPolicy] = config.reopen_policy
-        self.group_threshold: Optional[int] = config.group_threshold
         self._needed = frozenset(config.needed_attributes(rules_file))
         self.channels: tuple[_Channel, ...] = tuple(
             _Channel(name, spec, scope, tuple(expand_checks(spec, rules_file.locale_pattern)))

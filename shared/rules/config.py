@@ -412,6 +412,33 @@ class RuleConfigBase(TaskSettings):
             yield ("on_complete", "set", label), label
 
 
+class RuleIdentity:
+    """What every rule evaluator takes from its config: the `Rule` protocol's plain attributes."""
+
+    def __init__(self, config: RuleConfigBase) -> None:
+        self.id: str = config.id
+        self.name: str = config.name
+        self.reopen_policy: Optional[ReopenPolicy] = config.reopen_policy
+        self.group_threshold: Optional[int] = config.group_threshold
+
+
+def task_settings_problems(specs: list[ScopeSpec], where: str, owner_where: str) -> Problems:
+    """Every scope's task needs a plan, a bucket and an owner from some level (`where` and `owner_where`
+    name the levels a person can set them on)."""
+    for name in ("plan_id", "bucket"):
+        if any(spec.setting(name) is None for spec in specs):
+            yield (name,), f"not set on {where} or in defaults"
+    if any(spec.fallback_owner() is None for spec in specs):
+        yield ("owner",), ("no owner for products that no by_family/by_category entry matches: set owner "
+                           f"or owners.default on {owner_where} or in defaults")
+
+
+def stage_attributes(rule: Any, rules_file: "RulesFile") -> set[str]:
+    """The workflow-stage attribute, when the rule selects by stage or its write-back moves the stage."""
+    uses_stage = rule.select.stages is not None or (rule.on_complete is not None and rule.on_complete.stage)
+    return {rules_file.workflow_stage_attribute} if uses_stage else set()
+
+
 class RequiredAttributesRuleConfig(RuleConfigBase):
     """`type: required_attributes`: selected products must have these attributes (per channel too)."""
 
@@ -444,11 +471,8 @@ class RequiredAttributesRuleConfig(RuleConfigBase):
 
     def needed_attributes(self, rules_file: RulesFile) -> set[str]:
         """Attribute labels a product search must return for this rule (locales expanded)."""
-        labels = {check.requirement.attribute for spec in self.scope_specs(rules_file.defaults)
-                  for check in spec.checks(rules_file.locale_pattern)}
-        if self.select.stages is not None or (self.on_complete and self.on_complete.stage):
-            labels.add(rules_file.workflow_stage_attribute)
-        return labels
+        return {check.requirement.attribute for spec in self.scope_specs(rules_file.defaults)
+                for check in spec.checks(rules_file.locale_pattern)} | stage_attributes(self, rules_file)
 
     def attribute_refs(self, rules_file: RulesFile) -> Iterator[tuple[tuple[PathPart, ...], str]]:
         """Each requirement's labels (locales expanded) at its own line; the workflow-stage attribute at
@@ -464,12 +488,7 @@ class RequiredAttributesRuleConfig(RuleConfigBase):
     def problems(self, rules_file: RulesFile) -> Problems:
         """Checks that need the whole file (defaults, locale pattern); paths are relative to the rule."""
         specs = self.scope_specs(rules_file.defaults)
-        for name in ("plan_id", "bucket"):
-            if any(spec.setting(name) is None for spec in specs):
-                yield (name,), "not set on the rule, its channels or in defaults"
-        if any(spec.fallback_owner() is None for spec in specs):
-            yield ("owner",), ("no owner for products that no by_family/by_category entry matches: set owner "
-                               "or owners.default on the rule or in defaults")
+        yield from task_settings_problems(specs, "the rule, its channels", "the rule")
         if self.channels and "scope" not in placeholders(self.title):
             yield ("title",), "must contain {scope}: this rule has channels, and each scope needs its own title"
         for spec in specs:

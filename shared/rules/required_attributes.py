@@ -10,23 +10,19 @@ from __future__ import annotations
 
 from typing import Optional
 
-from shared.rules.config import AttributeCheck, RequiredAttributesRuleConfig, RulesFile, ScopeSpec
+from shared.rules.config import AttributeCheck, RequiredAttributesRuleConfig, RuleIdentity, RulesFile, ScopeSpec
 from shared.rules.findings import Finding, ProductRef, Requirement, fingerprint, missing_summary
 from shared.rules.presence import observe
 from shared.rules.product_view import ProductView
 from shared.rules.templates import render_title, scope_suffix
-from shared.settings import ReopenPolicy
 
 
-class RequiredAttributesRule:
+class RequiredAttributesRule(RuleIdentity):
     """Evaluates one `required_attributes` rule from the validated config."""
 
     def __init__(self, config: RequiredAttributesRuleConfig, rules_file: RulesFile) -> None:
+        super().__init__(config)
         self.config = config
-        self.id: str = config.id
-        self.name: str = config.name
-        self.reopen_policy: Optional[ReopenPolicy] = config.reopen_policy
-        self.group_threshold: Optional[int] = config.group_threshold
         self._needed = frozenset(config.needed_attributes(rules_file))
         self._scopes: tuple[tuple[ScopeSpec, tuple[AttributeCheck, ...]], ...] = tuple(
             (spec, tuple(spec.checks(rules_file.locale_pattern))) for spec in config.scope_specs(rules_file.defaults))
