@@ -56,6 +56,13 @@ param plytixApiPassword string = ''
 @secure()
 param graphClientSecret string = ''
 
+@description('Shared secret Plytix sends in a custom header on channel webhooks (job 5). Written to Key Vault when non-empty; without it every channel webhook is refused with 401.')
+@secure()
+param plytixWebhookSecret string = ''
+
+@description('Hosts a channel feed_url may point at, comma-separated (`*.example.com` allows subdomains).')
+param channelFeedAllowedHosts string = 'pim.plytix.com'
+
 @description('Client-side Plytix limit per 10 seconds (your Plytix plan: 20 free, 50 paid).')
 param plytixRatePer10s int = 20
 
@@ -88,6 +95,7 @@ var secretNames = {
   plytixApiKey: 'plytix-api-key'
   plytixApiPassword: 'plytix-api-password'
   graphClientSecret: 'graph-client-secret'
+  plytixWebhookSecret: 'plytix-webhook-secret'
 }
 // Only the secrets given to this deployment go to the vault: an omitted one keeps its current value.
 var givenPlytixApiKey = empty(plytixApiKey) ? {} : {
@@ -98,6 +106,9 @@ var givenPlytixApiPassword = empty(plytixApiPassword) ? {} : {
 }
 var givenGraphClientSecret = empty(graphClientSecret) ? {} : {
   '${secretNames.graphClientSecret}': graphClientSecret
+}
+var givenPlytixWebhookSecret = empty(plytixWebhookSecret) ? {} : {
+  '${secretNames.plytixWebhookSecret}': plytixWebhookSecret
 }
 var functionAppName = 'func-${resourceToken}'
 var deploymentContainerName = 'app-package'
@@ -147,7 +158,7 @@ module keyVault 'core/keyvault.bicep' = {
     name: 'kv-${resourceToken}'
     location: location
     tags: tags
-    secretValues: union(givenPlytixApiKey, givenPlytixApiPassword, givenGraphClientSecret)
+    secretValues: union(givenPlytixApiKey, givenPlytixApiPassword, givenGraphClientSecret, givenPlytixWebhookSecret)
   }
 }
 
@@ -196,6 +207,7 @@ module functionApp 'app/function-app.bicep' = {
     maxTasksPerRun: maxTasksPerRun
     skipBackfill: skipBackfill
     maximumInstanceCount: maximumInstanceCount
+    channelFeedAllowedHosts: channelFeedAllowedHosts
   }
 }
 

@@ -25,7 +25,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 from urllib.parse import parse_qs, urlsplit
 
 JsonBody = Any
@@ -245,6 +245,9 @@ def _make_handler(app: App) -> type[BaseHTTPRequestHandler]:
                 pass
 
         def _send(self, response: Response) -> None:
+            if isinstance(response.body, Iterator):
+                self._send_chunked(response)
+                return
             if isinstance(response.body, (bytes, str)):
                 payload = response.body.encode() if isinstance(response.body, str) else response.body
                 ctype = "text/plain; charset=utf-8"
@@ -262,6 +265,21 @@ def _make_handler(app: App) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if payload:
                 self.wfile.write(payload)
+
+        def _send_chunked(self, response: Response) -> None:
+            """A body produced while it is sent (a large feed): HTTP/1.1 chunked transfer coding."""
+            self.send_response(response.status)
+            for key, value in response.headers.items():
+                self.send_header(key, value)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            try:
+                for chunk in response.body:
+                    if chunk:
+                        self.wfile.write(b"%X\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.write(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client stopped reading (e.g. a size cap)
 
         do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _dispatch
 

@@ -45,6 +45,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 from urllib.parse import urlencode
 
 from sandbox.base import App, HttpError, Request, Response, RunningServer
+from sandbox.channels import ChannelFeeds
 from sandbox.catalog import STATUSES, AttributeDef, Category, build_catalog, completeness, is_empty, iso
 from sandbox.plytix_limits import TOKEN_RATE_PER_SECOND, SandboxConfig, _FixedWindow, _TokenIssuer
 from sandbox.plytix_search import (MAX_SEARCH_ATTRIBUTES, ORDER_LIMIT, _NUMBER_OPS, Product, _error, _Field,
@@ -109,6 +110,7 @@ class PlytixSandbox:
         self._counters = {"unauthorized": 0, "rate_limited": 0, "writes": 0}
         self._lock = self.app.lock
         self._register_routes()
+        self.channels = ChannelFeeds(self.app, self.products)  # published feeds and channel webhooks (job 5)
 
     @contextmanager
     def serving(self) -> Iterator[RunningServer]:

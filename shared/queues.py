@@ -28,11 +28,13 @@ from shared.settings import Settings
 log = get_logger(__name__)
 
 SCANS = "scans"  # on-demand scans: POST /api/scans -> scan_worker
+CHANNEL_CHECKS = "channel-checks"  # POST /api/plytix/channel-webhook -> channel_feed_check (job 5)
 POISON_SUFFIX = "-poison"
 
 # Queues whose poison queue /api/health reports. Add yours here when you add a queue trigger.
 WATCHED_QUEUES: tuple[str, ...] = (
     SCANS,
+    CHANNEL_CHECKS,
 )
 
 # The SDK's transport defaults are 300 s to connect and to read; a health probe must not hang that long.

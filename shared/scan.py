@@ -164,6 +164,19 @@ def _feed(deps: ScanDeps, rules: list[Rule]) -> ProductFeed:
                        else ("modified",))
 
 
+def run_products_pass(deps: ScanDeps, product_ids: Iterable[str], *, rule_ids: Iterable[str],
+                      mode: str = "products") -> ScanReport:
+    """Reconcile exactly these products for these rules, e.g. after a channel's feed check (job 5).
+    Like the incremental pass, a missing finding means "fixed" only for products this pass read."""
+    rules = _select_rules(deps.rules, rule_ids)
+    report = ScanReport(run_id=uuid.uuid4().hex[:12], dry_run=False, started=deps.clock(), mode=mode)
+    feed = _feed(deps, rules)
+    ids = sorted(set(product_ids))
+    _run_pass(deps, rules, report, feed, lambda attributes: feed.by_ids(ids, attributes), full=False,
+              checkpoint=None)
+    return report
+
+
 def _run_pass(deps: ScanDeps, rules: list[Rule], report: ScanReport, feed: ProductFeed,
               products: Callable[[set[str]], Iterable[dict[str, Any]]], *, full: bool,
               checkpoint: Optional[Callable[[str], None]], progress: Progress) -> None:
@@ -188,6 +201,10 @@ def _read_and_reconcile(deps: ScanDeps, rules: list[Rule], report: ScanReport, f
     # Before anything runs: a rule naming an attribute the account does not have (a typo) would make
     # every search a 422, or every product look incomplete. AccountMismatch names file, line and label.
     feed.check_rules(deps.rules_file, rule_ids={rule.id for rule in rules})
+    for rule in rules:
+        attach = getattr(rule, "attach_stores", None)  # a rule reading stored state, e.g. feed checks (job 5)
+        if attach is not None:
+            attach(deps.stores)
     families = feed.families()
     details = DetailResolver(deps.plytix, deps.stores.families, write=not report.dry_run)
     attributes = set().union(*(rule.needed_attributes() for rule in rules)) if rules else set()

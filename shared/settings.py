@@ -131,6 +131,37 @@ class Settings(BaseModel):
                                                    "pass (its creator is presumed dead). Must exceed the longest "
                                                    "create: a POST plus its details write, with retries.")
 
+    # --- Channel webhook and feed checks (job 5) ---
+    PLYTIX_WEBHOOK_SECRET: Optional[SecretStr] = Field(
+        None, description="Shared secret Plytix sends in PLYTIX_WEBHOOK_HEADER on channel webhooks (Key Vault "
+                          "reference in Azure). Unset: every delivery is refused with 401.")
+    PLYTIX_WEBHOOK_HEADER: str = Field("X-Plytix-Webhook-Secret", min_length=1, max_length=100,
+                                       pattern=r"^[A-Za-z0-9-]+$",
+                                       description="Name of the custom header carrying the secret.")
+    CHANNEL_FEED_ALLOWED_HOSTS: str = Field(
+        "pim.plytix.com", description="Comma-separated hosts a feed_url may point at (`*.example.com` allows "
+                                      "subdomains): the SSRF guard.")
+    CHANNEL_FEED_MAX_BYTES: int = Field(200 * 1024 * 1024, ge=1024, le=4 * 1024**3,
+                                        description="A feed larger than this is refused.")
+    CHANNEL_FEED_TIMEOUT_SECONDS: float = Field(120.0, gt=0, le=3600,
+                                                description="The whole feed download must finish within this.")
+    CHANNEL_WEBHOOK_DEDUP_SECONDS: int = Field(900, ge=0, le=86_400,
+                                               description="Identical deliveries lead to one feed check while "
+                                                           "it is queued or running; a claim older than this "
+                                                           "(its check died) is taken over.")
+
+    @field_validator("PLYTIX_WEBHOOK_SECRET")
+    @classmethod
+    def _resolved_secret(cls, value: Optional[SecretStr]) -> Optional[SecretStr]:
+        # An unresolvable Key Vault reference reaches the app as its own text (e.g. the secret was never
+        # set); a webhook must not accept that public-looking string as the secret.
+        if value is not None and value.get_secret_value().startswith("@Microsoft.KeyVault("):
+            return None
+        return value
+
+    def channel_feed_hosts(self) -> list[str]:
+        return [host.strip().lower() for host in self.CHANNEL_FEED_ALLOWED_HOSTS.split(",") if host.strip()]
+
     @field_validator("PLYTIX_BASE_URL", "PLYTIX_AUTH_URL", "GRAPH_BASE_URL")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:

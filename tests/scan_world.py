@@ -75,3 +75,21 @@ def build_deps(settings: Settings, *, claim_timeout: timedelta = timedelta(minut
 def with_settings(deps: ScanDeps, **overrides: Any) -> ScanDeps:
     """The same world with some settings changed."""
     return replace(deps, settings=deps.settings.model_copy(update=overrides))
+
+
+def devhost_env(plytix_url: str, graph_url: str, storage: str, prefix: str, rules_file: Path,
+                **settings: str) -> dict[str, str]:
+    """The environment of a `python -m devhost` process on the sandboxes and Azurite: this process's own,
+    less anything naming real services, plus the app settings (tables and queues both under `prefix`)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLYTIX_", "GRAPH_", "STORAGE_"))}
+    env.update({
+        "RULES_FILE": str(rules_file), "PLYTIX_API_KEY": DEV_API_KEY, "PLYTIX_API_PASSWORD": DEV_API_PASSWORD,
+        "PLYTIX_BASE_URL": plytix_url, "PLYTIX_AUTH_URL": plytix_url, "PLYTIX_RATE_PER_10S": "1000",
+        "GRAPH_BASE_URL": f"{graph_url}/v1.0", "GRAPH_AUTH_MODE": "development",
+        "STORAGE_CONNECTION_STRING": storage, "AzureWebJobsStorage": storage,
+        **settings, "TABLE_PREFIX": prefix, "QUEUE_PREFIX": prefix,
+    })
+    return env
+

@@ -15,6 +15,7 @@ from sandbox.graph_state import PRODUCT_DATA_PLAN_ID, USER_IDS
 from shared.rules import ProductView, RulesError, build_rules, load_rules, parse_rules
 from shared.rules.channel_requirements import ChannelRequirementsRule, feed_channels
 from shared.scan import run_full_scan
+from tests.channel_world import TITLE_TOO_LONG, channel_rules
 from tests.conftest import ROOT
 from tests.rules_text import HEAD
 from tests.scan_world import build_deps, world_settings
@@ -192,22 +193,7 @@ def test_the_example_presets_validate_and_name_their_limits() -> None:
 # ----------------------------------------------------------------------------------------------------
 # End to end on the shared feed
 
-CHANNEL_RULES = f"""\
-version: 1
-defaults:
-  plan_id: {PRODUCT_DATA_PLAN_ID}
-  bucket: Channels
-  owner: content.editor@contoso.example
-rules:
-  - id: amazon-listing
-    type: channel_requirements
-    name: Amazon listing
-    channels:
-      amazon:
-        owner: channel.amazon@contoso.example
-        fields:
-          - {{attribute: amazon_title, max_length: {AMAZON_TITLE_MAX}}}
-"""
+CHANNEL_RULES = channel_rules(TITLE_TOO_LONG)
 
 
 @pytest.fixture

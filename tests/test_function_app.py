@@ -15,7 +15,7 @@ import pytest
 
 from devhost.azurite import free_port
 from devhost.index import FunctionIndexError, index_app
-from tests.scan_world import RULES_YAML
+from tests.scan_world import RULES_YAML, devhost_env
 from tests.conftest import ROOT
 
 KEY = "test-function-key"
@@ -29,18 +29,25 @@ def test_function_app_declares_the_functions_azure_will_index():
 
     functions = {f.name: f for f in index_app(function_app.app, HOST_SETTINGS)}
     assert set(functions) == {"health", "scans", "scan_status", "audit", "full_sweep", "incremental_pass",
-                              "completion_watcher", "writebacks", "writeback_retry", "scan_worker"}
+                              "completion_watcher", "writebacks", "writeback_retry", "scan_worker",
+                              "channel_webhook", "channel_feed_check"}
     http = {name: (f.route, f.methods, f.auth_level) for name, f in functions.items() if f.route is not None}
     assert http == {"health": ("health", ("GET",), "anonymous"), "scans": ("scans", ("POST",), "function"),
                     "scan_status": ("scans/{run_id}", ("GET",), "function"),
                     "audit": ("audit", ("GET",), "function"), "writebacks": ("writebacks", ("GET",), "function"),
-                    "writeback_retry": ("writebacks/{id}/retry", ("POST",), "function")}
+                    "writeback_retry": ("writebacks/{id}/retry", ("POST",), "function"),
+                    "channel_webhook": ("plytix/channel-webhook", ("POST",), "anonymous")}
     watcher = functions["completion_watcher"]
     assert (watcher.trigger_type, watcher.schedule_resolved) == ("timerTrigger", "0 */1 * * * *")
     sweep = functions["full_sweep"]
     assert sweep.trigger_type == "timerTrigger"
     assert sweep.schedule == "%FULL_SWEEP_SCHEDULE%"
     assert sweep.schedule_resolved == "0 0 2 * * *"
+    webhook = functions["channel_webhook"]
+    assert (webhook.route, webhook.methods, webhook.auth_level) == ("plytix/channel-webhook", ("POST",), "anonymous")
+    assert [out.queue_name for out in webhook.queue_outputs] == ["pp-channel-checks"]
+    check = functions["channel_feed_check"]
+    assert (check.trigger_type, check.queue_name) == ("queueTrigger", "pp-channel-checks")
     incremental = functions["incremental_pass"]
     assert (incremental.trigger_type, incremental.schedule) == ("timerTrigger", "%INCREMENTAL_SCHEDULE%")
     assert incremental.schedule_resolved == "0 */5 * * * *"
@@ -65,15 +72,8 @@ def host(plytix_sandbox: Any, graph_sandbox: Any, azurite: str, table_prefix: st
     """`python -m devhost` in its own process, configured only through app settings (environment)."""
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES_YAML)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLYTIX_", "GRAPH_", "STORAGE_"))}
-    env.update({
-        "ENVIRONMENT_NAME": "http-test", "RULES_FILE": str(rules), **HOST_SETTINGS,
-        "PLYTIX_API_KEY": "sandbox-api-key", "PLYTIX_API_PASSWORD": "sandbox-api-password",
-        "PLYTIX_BASE_URL": plytix_sandbox.url, "PLYTIX_AUTH_URL": plytix_sandbox.url,
-        "PLYTIX_RATE_PER_10S": "1000", "GRAPH_BASE_URL": f"{graph_sandbox.url}/v1.0",
-        "GRAPH_AUTH_MODE": "development", "STORAGE_CONNECTION_STRING": azurite, "AzureWebJobsStorage": azurite,
-        "TABLE_PREFIX": table_prefix, "QUEUE_PREFIX": table_prefix, "DEVHOST_FUNCTION_KEY": KEY,
-    })
+    env = devhost_env(plytix_sandbox.url, graph_sandbox.url, azurite, table_prefix, rules, **HOST_SETTINGS,
+                      ENVIRONMENT_NAME="http-test", DEVHOST_FUNCTION_KEY=KEY)
     proc, base = _start_devhost(env)
     try:
         yield {"base": base, "graph": graph_sandbox, "plytix": plytix_sandbox, "queue_prefix": table_prefix}
@@ -123,7 +123,8 @@ def test_health_reports_version_and_every_dependency_without_secrets(host):
     assert body["status"] == "ok"
     assert body["checks"] == {"table_storage": True, "plytix": True, "rules": True, "graph": True,
                               "poison_queues": True, "rules_match_plytix": True}
-    assert body["poison_messages"] == {f"{host['queue_prefix']}-scans-poison": 0}
+    assert body["poison_messages"] == {f"{host['queue_prefix']}-scans-poison": 0,
+                                       f"{host['queue_prefix']}-channel-checks-poison": 0}
     assert body["version"]
     assert "sandbox-api-password" not in response.text and "AccountKey" not in response.text
 

@@ -89,6 +89,21 @@ param environmentName string
 @description('RULES_FILE: path of the rules file inside the deployed package.')
 param rulesFile string = 'rules.yaml'
 
+@description('CHANNEL_FEED_ALLOWED_HOSTS: hosts a channel feed_url may point at (SSRF guard).')
+param channelFeedAllowedHosts string = 'pim.plytix.com'
+
+@description('CHANNEL_FEED_MAX_BYTES: a channel feed larger than this is refused.')
+param channelFeedMaxBytes int = 209715200
+
+@description('CHANNEL_FEED_TIMEOUT_SECONDS: the whole feed download must finish within this.')
+param channelFeedTimeoutSeconds int = 120
+
+@description('CHANNEL_WEBHOOK_DEDUP_SECONDS: a delivery claim older than this (its check died) is taken over.')
+param channelWebhookDedupSeconds int = 900
+
+@description('PLYTIX_WEBHOOK_HEADER: the custom header Plytix sends the webhook secret in.')
+param plytixWebhookHeader string = 'X-Plytix-Webhook-Secret'
+
 param plytixBaseUrl string = 'https://pim.plytix.com'
 param plytixAuthUrl string = 'https://auth.plytix.com'
 
@@ -170,6 +185,7 @@ param claimTimeoutSeconds int = 300
 // configuration change).
 var plytixApiKeyReference = '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretNames.plytixApiKey}/)'
 var plytixApiPasswordReference = '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretNames.plytixApiPassword}/)'
+var plytixWebhookSecretReference = '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretNames.plytixWebhookSecret}/)'
 var graphClientSecretReference = '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretNames.graphClientSecret}/)'
 
 var usesClientSecret = (graphAuthMode == 'client_secret')
@@ -202,6 +218,12 @@ var appSettings = {
   PLYTIX_RATE_MARGIN_SECONDS: plytixRateMarginSeconds
   PLYTIX_TIMEOUT_SECONDS: string(plytixTimeoutSeconds)
   PLYTIX_PRODUCT_URL_TEMPLATE: plytixProductUrlTemplate
+  PLYTIX_WEBHOOK_SECRET: plytixWebhookSecretReference
+  PLYTIX_WEBHOOK_HEADER: plytixWebhookHeader
+  CHANNEL_FEED_ALLOWED_HOSTS: channelFeedAllowedHosts
+  CHANNEL_FEED_MAX_BYTES: string(channelFeedMaxBytes)
+  CHANNEL_FEED_TIMEOUT_SECONDS: string(channelFeedTimeoutSeconds)
+  CHANNEL_WEBHOOK_DEDUP_SECONDS: string(channelWebhookDedupSeconds)
   GRAPH_BASE_URL: graphBaseUrl
   GRAPH_AUTH_MODE: graphAuthMode
   GRAPH_TENANT_ID: tenant().tenantId

@@ -17,14 +17,15 @@ from shared.writeback.admin import list_writebacks, retry_writeback
 bp = func.Blueprint()
 
 
-def _json(status: int, body: dict[str, Any], headers: Optional[dict[str, str]] = None) -> func.HttpResponse:
+def json_response(status: int, body: dict[str, Any],
+                  headers: Optional[dict[str, str]] = None) -> func.HttpResponse:
     return func.HttpResponse(json.dumps(body), status_code=status, headers=headers, mimetype="application/json")
 
 
 @bp.function_name("health")
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
-    return _json(*api.health(dict(req.params)))
+    return json_response(*api.health(dict(req.params)))
 
 
 @bp.function_name("scans")
@@ -34,29 +35,29 @@ def scans(req: func.HttpRequest, queued: func.Out[str]) -> func.HttpResponse:
     start = api.start_scan(req.get_body(), dict(req.params))
     if start.message is not None:
         queued.set(start.message)  # sent by the host once this function returns (scan_worker runs it)
-    return _json(start.status, start.body, start.headers)
+    return json_response(start.status, start.body, start.headers)
 
 
 @bp.function_name("scan_status")
 @bp.route(route="scans/{run_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def scan_status(req: func.HttpRequest) -> func.HttpResponse:
-    return _json(*api.scan_status(req.route_params.get("run_id", "")))
+    return json_response(*api.scan_status(req.route_params.get("run_id", "")))
 
 
 @bp.function_name("audit")
 @bp.route(route="audit", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def audit(req: func.HttpRequest) -> func.HttpResponse:
-    return _json(*api.audit(dict(req.params)))
+    return json_response(*api.audit(dict(req.params)))
 
 
 @bp.function_name("writebacks")
 @bp.route(route="writebacks", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def writebacks(req: func.HttpRequest) -> func.HttpResponse:
-    return _json(*list_writebacks(Outbox(watcher_deps().stores.table("writebacks")), dict(req.params)))
+    return json_response(*list_writebacks(Outbox(watcher_deps().stores.table("writebacks")), dict(req.params)))
 
 
 @bp.function_name("writeback_retry")
 @bp.route(route="writebacks/{id}/retry", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def writeback_retry(req: func.HttpRequest) -> func.HttpResponse:
     ctx = writeback_context(watcher_deps(), run_id=secrets.token_hex(6))
-    return _json(*retry_writeback(ctx, req.route_params.get("id", "")))
+    return json_response(*retry_writeback(ctx, req.route_params.get("id", "")))

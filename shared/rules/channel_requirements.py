@@ -374,6 +374,14 @@ class ChannelRequirementsRule(RuleIdentity):
     def scopes(self) -> list[str]:
         return [channel.scope.scope for channel in self.channels]
 
+    def attach_stores(self, stores: Any) -> None:
+        """Before a pass: load what the last feed checks found (shared/store/channel_feed.py). Its size is
+        the number of failing feed rows, not the catalog's."""
+        found = {(channel.name, row.product_id): row.problems for channel in self.channels
+                 if any(check.column for check in channel.checks)
+                 for row in stores.channel_feed.list(self.id, channel.name)}
+        self.feed_problems = lambda channel, product_id: found.get((channel, product_id), {})
+
     def channel_for_feed(self, plytix_channel: str) -> Optional[str]:
         """The channel key whose Plytix channel name is `plytix_channel` (names compare without case)."""
         wanted = plytix_channel.strip().casefold()

@@ -55,3 +55,7 @@ class CursorStore:
                 raise ConcurrentUpdate(f"cursor {cursor.name!r} was created by someone else; "
                                        f"re-read it and retry") from None
         return dataclasses.replace(cursor, etag=self._table.replace(entity, cursor.etag))
+
+    def delete(self, name: str) -> None:
+        """Remove a cursor (a row already gone is fine)."""
+        self._table.delete(key_for(name, "cursor name"), _ROW_KEY)

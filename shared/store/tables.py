@@ -18,6 +18,7 @@ from requests.utils import get_environ_proxies
 from shared.observability import get_logger
 from shared.settings import Settings
 from shared.store.audit import AuditStore
+from shared.store.channel_feed import ChannelFeedStore
 from shared.store.cursors import CursorStore
 from shared.store.families import FamilyCacheStore
 from shared.store.journal import PassJournal
@@ -34,7 +35,7 @@ logger = get_logger(__name__)
 # (https://learn.microsoft.com/rest/api/storageservices/understanding-the-table-service-data-model).
 TABLE_SUFFIXES = {"links": "links", "taskindex": "taskindex", "snapshots": "snapshots",
                   "cursors": "cursors", "audit": "audit", "writebacks": "writebacks", "echoes": "echoes",
-                  "families": "families", "runs": "scanruns"}
+                  "families": "families", "runs": "scanruns", "channelfeed": "channelfeed"}
 _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
 
 # The SDK's transport defaults are 300 s to connect and to read: far longer than a function should hang
@@ -66,8 +67,8 @@ def _client_options(endpoint: str, overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 class TableStores:
-    """links, task_index, snapshots, cursors, audit, families and runs stores (`table()` for the rest),
-    plus `stats`."""
+    """links, task_index, snapshots, cursors, audit, families, runs and channel_feed stores (`table()` for the
+    rest), plus `stats`."""
 
     def __init__(self, service: TableServiceClient, prefix: str, *, stats: Optional[StoreStats] = None,
                  credential: Any = None):
@@ -90,6 +91,7 @@ class TableStores:
         self.audit = AuditStore(self._tables["audit"])
         self.families = FamilyCacheStore(self._tables["families"])
         self.runs = RunStore(self._tables["runs"])
+        self.channel_feed = ChannelFeedStore(self._tables["channelfeed"])
 
     @classmethod
     def from_connection_string(cls, conn: str, prefix: str, **client_options: Any) -> "TableStores":
