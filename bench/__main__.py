@@ -1,4 +1,5 @@
-"""`python -m bench` (make bench): every bench in turn: Plytix search calls, the full scan, the change feed.
+"""`python -m bench` (make bench): every bench in turn: Plytix search calls, the full scan, the change feed,
+then job 5's channel webhook and feed check.
 
 Arguments (`--sizes 1000 10000`) are passed to each bench unchanged.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from bench import change_feed_cost, plytix_calls, scan_cost
+from bench import change_feed_cost, channels, plytix_calls, scan_cost
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -16,6 +17,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         bench.main(argv)
         print()
     change_feed_cost.main([])  # its own arguments: catalog size and changed products
+    print()
+    channels.main([])  # its own arguments: webhook rate and duration
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "demo-function-key"
+WEBHOOK_SECRET = "demo-webhook-secret"
 OWNER_NAMES: dict[str, str] = {}
 
 
@@ -35,6 +36,7 @@ def main() -> int:
                        "FULL_SWEEP_SCHEDULE": "0 0 2 * * *",
                        "INCREMENTAL_SCHEDULE": "0 */5 * * * *", "COMPLETION_SCHEDULE": "0 */1 * * * *",
                        "QUEUE_PREFIX": "demo", "DEVHOST_FUNCTION_KEY": KEY,
+                       "PLYTIX_WEBHOOK_SECRET": WEBHOOK_SECRET, "CHANNEL_FEED_ALLOWED_HOSTS": "127.0.0.1",
                        "PLYTIX_PRODUCT_URL_TEMPLATE": "https://app.plytix.com/products/{product_id}"})
     for name in [n for n in os.environ if n.startswith(("PLYTIX_BASE", "PLYTIX_API", "GRAPH_", "STORAGE_"))]:
         del os.environ[name]  # the demo always runs against the local stand-ins
@@ -48,7 +50,7 @@ def main() -> int:
     try:
         import function_app
 
-        # Scans run from the scans queue, as in Azure; a short poll interval keeps the demo quick.
+        # Scans and channel feed checks run from their queues, as in Azure; a short poll interval keeps the demo quick.
         options = HostOptions.from_host_json(ROOT / "host.json", queue_poll_interval=0.1)
         with DevHost(function_app.app, port=0, timers=False, options=options, app_root=ROOT) as host:
             return Demo(f"{host.url}/api", os.environ["PLYTIX_BASE_URL"],
@@ -129,6 +131,7 @@ class Demo:
         echo_product = self.write_back()
         self.launches(echo_product)
         self.reviews()
+        self.channel_webhook()
 
         self.summary(first, second, third)
         if self.failures:
@@ -273,6 +276,33 @@ class Demo:
         for entry in history["entries"]:
             print(f"   {entry['at'][:19]}  {entry['action']:<14} {entry['reason']}")
         return product_id
+
+    def channel_webhook(self) -> None:
+        """Job 5: Plytix finishes processing the Amazon channel and calls our webhook; the queued check
+        reads the published feed and gives the channel owner one task per product the feed gets wrong."""
+        columns = {"sku": "sku", "item_name": "attributes.amazon_title", "gtin": "gtin"}
+        self.http.post(f"{self.plytix}/_sandbox/channels/Amazon",
+                       json={"format": "xml", "columns": columns, "bad_rows": 2}).raise_for_status()
+        products = self.http.get(f"{self.plytix}/_sandbox/products").json()["data"]
+        too_long = [p for p in products if p["status"] != "Archived" and len(p["attributes"]["amazon_title"]) > 200]
+        webhook = f"{self.api}/plytix/channel-webhook"
+        refused = self.http.post(webhook, json={"channel_name": "Amazon", "feed_url": "https://example.com/f"})
+        fired = self.http.post(f"{self.plytix}/_sandbox/channels/Amazon/process", json={
+            "webhook_url": webhook, "headers": {"X-Plytix-Webhook-Secret": WEBHOOK_SECRET}}).json()
+        step("10. Channel work: Plytix processed the Amazon channel and calls the webhook",
+             f"without the secret: {refused.status_code} {refused.json()['error']}; with it: {fired['status']} "
+             f"{fired['body']}")
+        self.expect(refused.status_code == 401 and fired["status"] == 202, "401 without the secret, 202 with it")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(self.tasks("Channels")) < len(too_long):
+            time.sleep(0.2)  # the queue trigger runs the check in the background: poll with a deadline
+        tasks = self.tasks("Channels")
+        print(f"   the published XML feed ({len(products)} products, 2 malformed rows) has {len(too_long)} Amazon "
+              f"titles over 200 characters:")
+        self.print_tasks(tasks, len(tasks))
+        self.expect(len(tasks) == len(too_long), "one channel task per product whose exported title is too long")
+        self.expect(all(self.user_names.get(u) == "channel.amazon" for t in tasks for u in t["assignments"]),
+                    "the channel owner gets the channel's tasks")
 
     def stage(self, product_id: str) -> Any:
         product = self.http.get(f"{self.plytix}/_sandbox/products/{product_id}").json()

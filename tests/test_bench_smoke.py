@@ -57,3 +57,15 @@ def test_change_feed_bench_reads_each_changed_product_once_and_writes_only_chang
     assert 0 < stage.snapshot("batch") <= 10 and stage.tasks_created == 0
     assert review.tasks_created == 10 and 0 < review.snapshot("batch") <= 10
     assert len(change_feed_cost.HEADER) == len(review.row())
+
+
+def test_channel_feed_bench_checks_a_1_mb_feed_in_flat_memory(azurite: str) -> None:
+    from bench import channels
+    from bench.scan_cost import sandbox_process
+
+    with sandbox_process(200) as (plytix_url, graph_url):
+        report, wall, peak = channels.feed_check(plytix_url, graph_url, azurite, 1, traced=True)
+    assert report.complete and report.bytes >= 1_000_000 and report.rows >= 200
+    assert report.failing_rows > 0 and wall > 0
+    assert 0 < peak < 16 * 1024 * 1024
+    assert channels.percentile([5.0, 1.0, 3.0, 2.0, 4.0], 0.5) == 3.0

@@ -4,6 +4,8 @@ from the queue, so Plytix never waits on a feed being read.
 
 Answers:
 - 401 without the right secret header (compared in constant time);
+- 503 when the rules file is invalid or storage cannot take the claim (nothing is queued; Plytix may
+  retry);
 - 413 for a body over 1 MiB; 400 for malformed JSON or missing fields; 422 for a feed_url we will not
   fetch (not https outside loopback, host not in CHANNEL_FEED_ALLOWED_HOSTS);
 - 202 `{"status": "queued"}`, or 202 `{"status": "duplicate"}` while the same delivery is already queued
@@ -17,12 +19,14 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping, Optional
 
+from azure.core.exceptions import AzureError
+
+from shared.channels.claims import claim_delivery
 from shared.channels.delivery import DeliveryError, authenticated, delivery_key, feed_url_problem, parse_delivery
 from shared.observability import log_event
-from shared.rules import Rule
+from shared.rules import Rule, RulesError
 from shared.rules.channel_requirements import feed_channels
 from shared.settings import Settings
-from shared.channels.claims import claim_delivery
 from shared.store import TableStores
 
 log = logging.getLogger(__name__)
@@ -43,11 +47,21 @@ def handle_delivery(body: bytes, headers: Mapping[str, str], *, settings: Settin
     problem = feed_url_problem(delivery.feed_url, settings.channel_feed_hosts())
     if problem is not None:
         return 422, {"error": problem}, None
-    if not feed_channels(rules(), delivery.channel_name):
+    try:
+        known = feed_channels(rules(), delivery.channel_name)
+    except RulesError:
+        log.exception("channel webhook: the rules file cannot be loaded")
+        return 503, {"error": "the rules file is invalid; see the app's log"}, None
+    if not known:
         log_event(log, "channel_webhook_unknown_channel", channel=delivery.channel_name)
         return 202, {"status": "ignored", "reason": f"no rule checks channel {delivery.channel_name!r}"}, None
     key = delivery_key(delivery)
-    if not claim_delivery(stores(), key, now(), timedelta(seconds=settings.CHANNEL_WEBHOOK_DEDUP_SECONDS)):
+    try:
+        claimed = claim_delivery(stores(), key, now(), timedelta(seconds=settings.CHANNEL_WEBHOOK_DEDUP_SECONDS))
+    except AzureError as exc:  # storage unreachable: Plytix may retry later, and nothing was queued
+        log.warning("channel webhook: cannot claim the delivery: %s", type(exc).__name__)
+        return 503, {"error": "storage is unavailable; try again later"}, None
+    if not claimed:
         log_event(log, "channel_webhook_duplicate", channel=delivery.channel_name, delivery=key)
         return 202, {"status": "duplicate", "delivery": key}, None
     log_event(log, "channel_webhook_queued", channel=delivery.channel_name, delivery=key,
