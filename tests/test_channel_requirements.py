@@ -230,3 +230,25 @@ def test_scheduled_pass_gives_the_channel_owner_a_task_per_product_and_closes_it
     assert second.done == {"close": 1}
     closed = [t for t in graph.plan_tasks(PRODUCT_DATA_PLAN_ID) if t["percentComplete"] == 100]
     assert len(closed) == 1 and all(i["isChecked"] for i in closed[0]["details"]["checklist"].values())
+
+
+def test_attributes_the_account_lacks_are_named_at_their_field() -> None:
+    from shared.rules.account import account_problems
+
+    text = HEAD + """\
+  - id: channels
+    type: channel_requirements
+    name: Channel data
+    channels:
+      amazon:
+        owner: channel.amazon@contoso.example
+        markets: {DE: de}
+        fields:
+          - {attribute: amazon_title, max_length: 200}
+          - {attribute: titel, per_market: true}
+          - {column: gtin}
+"""
+    problems = account_problems(parse_rules(text, "rules.yaml"), {"amazon_title", "title_de"})
+    assert [str(p) for p in problems] == [
+        "rules.yaml:16: rules[0].channels.amazon.fields[1].attribute: attribute 'titel_de' does not exist in "
+        "the Plytix account (did you mean 'title_de'?)"]

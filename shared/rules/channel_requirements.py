@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Literal, Mapping, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Iterator, Literal, Mapping, Optional
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from shared.rules.config import (MAX_ATTRIBUTES_PER_RULE, AttributeLabel, ChannelName, Locale, Name, Problems,
                                  RuleConfigBase, RuleIdentity, ScopeSpec, SelectorConfig, TaskSettings, Text,
                                  _Model, stage_attributes, task_settings_problems)
+from shared.rules.errors import PathPart
 from shared.rules.findings import Finding, ProductRef, Requirement, fingerprint, missing_summary
 from shared.rules.presence import is_blank, visible_text
 from shared.rules.product_view import ProductView
@@ -152,6 +153,17 @@ class ChannelRequirementsRuleConfig(RuleConfigBase):
         return {check.attribute for channel in self.channels.values()
                 for check in expand_checks(channel, rules_file.locale_pattern)
                 if check.attribute} | stage_attributes(self, rules_file)
+
+    def attribute_refs(self, rules_file: RulesFile) -> Iterator[tuple[tuple[PathPart, ...], str]]:
+        """Each field's attribute (per market expanded) at its own line, for the account check."""
+        for name, channel in self.channels.items():
+            for index, field in enumerate(channel.fields):
+                for check in expand_checks(channel, rules_file.locale_pattern, only=field):
+                    if check.attribute:
+                        yield ("channels", name, "fields", index, "attribute"), check.attribute
+        if self.select.stages is not None:
+            yield ("select", "stages"), rules_file.workflow_stage_attribute
+        yield from self.write_back_refs(rules_file)
 
     def problems(self, rules_file: RulesFile) -> Problems:
         yield from task_settings_problems(self.scope_specs(rules_file.defaults), "the channel, the rule",
