@@ -372,7 +372,8 @@ def test_audit_is_append_only(stores: TableStores) -> None:
 def test_ensure_tables_is_idempotent_and_names_follow_the_prefix(stores: TableStores, table_prefix: str) -> None:
     stores.ensure_tables()
     existing = {t.name for t in stores.service.query_tables(f"TableName ge '{table_prefix}'")}
-    names = ("links", "taskindex", "snapshots", "cursors", "audit", "writebacks", "echoes", "families", "scanruns")
+    names = ("links", "taskindex", "snapshots", "cursors", "audit", "writebacks", "echoes", "families", "scanruns",
+             "channelfeed")
     assert {f"{table_prefix}{s}" for s in names} <= existing
     assert stores.stats.count(kind="create_table") == len(names)
 
