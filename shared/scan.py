@@ -168,12 +168,12 @@ def run_products_pass(deps: ScanDeps, product_ids: Iterable[str], *, rule_ids: I
                       mode: str = "products") -> ScanReport:
     """Reconcile exactly these products for these rules, e.g. after a channel's feed check (job 5).
     Like the incremental pass, a missing finding means "fixed" only for products this pass read."""
-    rules = _select_rules(deps.rules, rule_ids)
+    rules = select_rules(deps.rules, rule_ids)
     report = ScanReport(run_id=uuid.uuid4().hex[:12], dry_run=False, started=deps.clock(), mode=mode)
     feed = _feed(deps, rules)
     ids = sorted(set(product_ids))
     _run_pass(deps, rules, report, feed, lambda attributes: feed.by_ids(ids, attributes), full=False,
-              checkpoint=None)
+              checkpoint=None, progress=_no_progress)
     return report
 
 

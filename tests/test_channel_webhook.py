@@ -39,7 +39,8 @@ def channel_host(plytix_sandbox: Any, graph_sandbox: Any, azurite: str, table_pr
     env = devhost_env(plytix_sandbox.url, graph_sandbox.url, azurite, table_prefix, rules, **HOST_SETTINGS,
                       ENVIRONMENT_NAME="channel-test", PLYTIX_WEBHOOK_SECRET=SECRET,
                       CHANNEL_FEED_ALLOWED_HOSTS="127.0.0.1,*.plytix.com")
-    proc = subprocess.Popen([sys.executable, "-m", "devhost", "--port", str(port), "--no-timers"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "devhost", "--port", str(port), "--no-timers",
+                             "--queue-poll-interval", "0.2"], cwd=ROOT,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/api"
     plytix = plytix_sandbox.sandbox

@@ -7,7 +7,7 @@ Steps (one queue message = one delivery):
 3. find the failing SKUs' product ids in Plytix (one search per 50 SKUs; SKUs are case-sensitive, search
    `eq` is not, so matches are filtered exactly);
 4. store each product's problems (shared/store/channel_feed.py), drop the rows of products now fine;
-5. reconcile exactly the products whose feed state changed, through the same reconciler as every pass:
+5. reconcile exactly those products (failing now, or no longer), through the same reconciler as every pass:
    the rule merges attribute and feed problems into one task per product and channel.
 A feed that broke off (FeedTruncated) only adds problems: products it did not reach keep their rows.
 """
@@ -165,7 +165,10 @@ def _bad(report: FeedCheckReport, message: str) -> None:
 
 def _store(deps: ScanDeps, targets: list[Target], failing: dict[tuple[str, str], dict[str, dict[str, str]]],
            report: FeedCheckReport) -> set[str]:
-    """Write the new feed state; return the product ids whose state changed (they get reconciled)."""
+    """Write the new feed state; return the products to reconcile: every product the feed fails now, and
+    every product it no longer fails. Not only the rows that changed: a check retried after its reconcile
+    failed must reconcile again although its rows are already stored (the reconcile is level-triggered,
+    so reconciling an unchanged product again costs reads, not writes)."""
     ids = _product_ids(deps, {sku for by_sku in failing.values() for sku in by_sku})
     report.unknown_skus = len({sku for by_sku in failing.values() for sku in by_sku} - set(ids))
     store = deps.stores.channel_feed
@@ -177,7 +180,7 @@ def _store(deps: ScanDeps, targets: list[Target], failing: dict[tuple[str, str],
         for product_id, row in now.items():
             if before.get(product_id) != row:
                 store.save(rule.id, channel, row)
-                changed.add(product_id)
+            changed.add(product_id)
         if report.complete:
             for product_id in before.keys() - now.keys():
                 store.delete(rule.id, channel, product_id)
