@@ -4,8 +4,6 @@ stand-in publishes, and the tasks in the Graph stand-in. Also every class of bad
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -14,7 +12,6 @@ from typing import Any, Callable, Iterator
 import httpx
 import pytest
 
-from devhost.azurite import free_port
 from sandbox.catalog import AMAZON_TITLE_MAX
 from sandbox.channels import webhook_body
 from sandbox.graph_state import PRODUCT_DATA_PLAN_ID, USER_IDS
@@ -22,7 +19,7 @@ from shared.store import TableStores
 from tests.channel_world import channel_rules
 from tests.conftest import ROOT
 from tests.scan_world import devhost_env
-from tests.test_function_app import HOST_SETTINGS, _wait_until_serving
+from tests.test_function_app import HOST_SETTINGS, _start_devhost
 
 SECRET = "channel-webhook-test-secret"
 HEADER = "X-Plytix-Webhook-Secret"
@@ -35,19 +32,14 @@ def channel_host(plytix_sandbox: Any, graph_sandbox: Any, azurite: str, table_pr
                  tmp_path: Path) -> Iterator[dict[str, Any]]:
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
-    port = free_port()
     env = devhost_env(plytix_sandbox.url, graph_sandbox.url, azurite, table_prefix, rules, **HOST_SETTINGS,
                       ENVIRONMENT_NAME="channel-test", PLYTIX_WEBHOOK_SECRET=SECRET,
                       CHANNEL_FEED_ALLOWED_HOSTS="127.0.0.1,*.plytix.com")
-    proc = subprocess.Popen([sys.executable, "-m", "devhost", "--port", str(port), "--no-timers",
-                             "--queue-poll-interval", "0.2"], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/api"
+    proc, base = _start_devhost(env)
     plytix = plytix_sandbox.sandbox
     plytix.channels.configure("Amazon-EU", format="csv",
                               columns={"sku": "sku", "item_name": "attributes.amazon_title", "gtin": "gtin"})
     try:
-        _wait_until_serving(base, proc)
         yield {"webhook": f"{base}/plytix/channel-webhook", "plytix": plytix_sandbox, "graph": graph_sandbox,
                "stores": TableStores.from_connection_string(azurite, table_prefix)}
     finally:
