@@ -15,7 +15,7 @@ replays the same events (same old value, same version), and the links make the r
 Echo (loop prevention, DESIGN.md): a change to exactly a value WE wrote after the snapshot was read is our
 own write, absorbed without an event. Two records of our writes are consulted: the snapshot's own echo
 (`SnapshotStore.record_echo`, written before the PATCH: the review hold) and job 4's echo log
-(shared/writeback/echo.py, written after its PATCH), read only for a product with a changed field.
+(shared/writeback/echo.py, also written before its PATCH), read only for a product with a changed field.
 
 Each snapshot keeps a watched value whole up to VALUE_LIMIT characters; beyond that its hash and an
 excerpt (the review task then says the old value was cut).

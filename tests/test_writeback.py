@@ -179,6 +179,22 @@ def test_our_own_write_is_recognised_as_an_echo(wb) -> None:
     assert not echoes.is_own_write(link.product_id, wb.plytix.sandbox.product(link.product_id)["modified"])
 
 
+def test_the_echo_is_on_record_before_the_patch_so_a_crash_right_after_it_echoes_nothing(wb) -> None:
+    """A pass reading the product between our PATCH and the end of the write-back must see our echo."""
+    link = wb.open_links()[0]
+    wb.complete(link)
+
+    def crash(at: str) -> None:
+        if at == "after_patch":
+            raise Crash(at)
+
+    with pytest.raises(Crash):
+        run_watcher(wb.watcher(checkpoint=crash))
+    assert wb.stage(link.product_id) == "ready_for_syndication"
+    echoes = EchoLog(wb.scan.stores.table("echoes")).written(link.product_id)
+    assert [e.values["attributes"] for e in echoes] == [{"workflow_stage": "ready_for_syndication"}]
+
+
 def test_deleted_and_reassigned_tasks_are_recorded(wb) -> None:
     first, second = wb.open_links()[:2]
     run_watcher(wb.watcher())  # the first look records who holds each task

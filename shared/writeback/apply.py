@@ -134,6 +134,10 @@ def _attempt(ctx: WritebackContext, row: Writeback) -> Writeback:
         body["attributes"] = row.attributes
     if row.status:
         body["status"] = row.status
+    # Echo first (DESIGN.md, loop prevention): a pass that reads the product between our PATCH and a
+    # later record would take our write for a person's change. The row is completed with the answered
+    # `modified` once the PATCH returns (same RowKey: one row per write-back).
+    ctx.echoes.record(row.product_id, row.id, _values(row), None)
     ctx.checkpoint("before_patch")
     try:
         written = ctx.plytix.patch_product(row.product_id, body, repeat_if_unknown=False)
@@ -176,8 +180,13 @@ def _guard(ctx: WritebackContext, row: Writeback, product: dict[str, Any]) -> Op
 
 def _done(ctx: WritebackContext, row: Writeback, modified: Optional[str], outcome: str) -> Writeback:
     if outcome == "written":
-        ctx.echoes.record(row.product_id, row.id, {"attributes": row.attributes, "status": row.status}, modified)
+        ctx.echoes.record(row.product_id, row.id, _values(row), modified)
     return _finish(ctx, dataclasses.replace(row, written_modified=modified), WritebackState.done, outcome)
+
+
+def _values(row: Writeback) -> dict[str, Any]:
+    """What a write-back writes, as the echo log keeps it."""
+    return {"attributes": row.attributes, "status": row.status}
 
 
 def _conflict(ctx: WritebackContext, row: Writeback, why: str) -> Writeback:

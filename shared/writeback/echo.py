@@ -2,8 +2,8 @@
 
 Why: Plytix sends no product webhooks, so changes are found by polling `modified` (API_FACTS.md), and our
 own PATCH moves `modified` too. Without a record, the change feed (jobs 2 and 3) would take the stage we
-just set for a person's edit and open a review task for it. Each successful write-back records the values
-it wrote and the `modified` the PATCH answered with.
+just set for a person's edit and open a review task for it. Each write-back records the values it
+writes before its PATCH, then the `modified` the PATCH answered with.
 
 The API for the change feed is two calls:
 - `is_own_write(product_id, modified)`: True when the product's current `modified` is exactly the one our
