@@ -313,6 +313,43 @@ def test_many_launches_at_once_are_grouped_per_task_of_the_set(events_world):
     assert run_incremental_scan(deps).done == Counter()
 
 
+def test_a_grouped_launch_lets_go_of_a_product_that_left_backwards_and_closes_when_all_did(events_world):
+    """on_leave: close for grouped sets: the product is ticked off with the rule's note; the grouped task
+    closes, with a note, when its last product left; a set left behind is not started again."""
+    from tests.scan_world import with_settings
+
+    world = events_world
+    deps = with_settings(world["deps"], GROUP_THRESHOLD=1)
+    run_full_scan(deps)
+    by_family: dict[str, list[dict]] = {}
+    for p in world["plytix"].products():
+        if p["attributes"].get("workflow_stage") == "approved" and p["status"] != "Archived":
+            by_family.setdefault(p["product_family_id"], []).append(p)
+    first, second = next(group for group in by_family.values() if len(group) >= 2)[:2]
+    for product in (first, second):
+        world["plytix"].edit_product(product["id"], attributes={"workflow_stage": "ready_for_syndication"})
+    assert run_incremental_scan(deps).done["create"] == 2  # one grouped task per task of the set
+
+    world["plytix"].edit_product(first["id"], attributes={"workflow_stage": "approved"})
+    report = run_incremental_scan(deps)
+    assert report.done == Counter({"update": 2})
+    for task in tasks(world, "Launch"):
+        assert task["percentComplete"] == 0
+        ticked = {item["title"]: item["isChecked"] for item in task["details"]["checklist"].values()}
+        assert ticked == {first["sku"]: True, second["sku"]: False}
+        assert (f"- {first['sku']}: the product left the launch stage (ready_for_syndication -> approved)"
+                in task["details"]["description"])
+
+    world["plytix"].edit_product(first["id"], attributes={"workflow_stage": "ready_for_syndication"})
+    assert run_incremental_scan(deps).done == Counter()  # that launch occurrence was handled
+
+    world["plytix"].edit_product(second["id"], attributes={"workflow_stage": "enrichment"})
+    assert run_incremental_scan(deps).done == Counter({"close": 2})
+    for task in tasks(world, "Launch"):
+        assert task["percentComplete"] == 100
+        assert "every product of this group was let go" in task["details"]["description"]
+
+
 def test_the_creation_cap_defers_part_of_a_set_and_the_next_pass_finishes_it(events_world):
     from tests.scan_world import with_settings
 

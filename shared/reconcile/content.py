@@ -100,7 +100,8 @@ EVENT_GROUP_CLOSING = "Complete this task when every product listed has been han
 
 
 def group_description(rule_name: str, family: str, members: Mapping[str, GroupMember], fingerprint: str,
-                      closing: str = GROUP_CLOSING) -> str:
+                      closing: str = GROUP_CLOSING, left: Mapping[str, str] | None = None) -> str:
+    """`left`: products an event rule let go of (SKU -> the rule's note), listed under the members."""
     what = "fail the rule" if closing == GROUP_CLOSING else "need the work of the rule"
     lines = [f"{len(members)} products in {family} {what} '{rule_name}'. They were grouped into "
              "one task so that one import does not flood the plan.", ""]
@@ -108,6 +109,9 @@ def group_description(rule_name: str, family: str, members: Mapping[str, GroupMe
         lines.append(f"- {member.sku}: {', '.join(member.missing)}")
     if len(members) > GROUP_DESCRIPTION_LINES:
         lines.append(f"...and {len(members) - GROUP_DESCRIPTION_LINES} more")
+    if left:
+        lines += ["", "No longer part of this task (ticked):"]
+        lines += [f"- {sku}: {note}" for sku, note in list(left.items())[:GROUP_DESCRIPTION_LINES]]
     lines += ["", closing, marker_line(fingerprint)]
     return "\n".join(lines)
 

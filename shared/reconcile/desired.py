@@ -113,20 +113,28 @@ def _group_desired(rule_id: str, rule_name: str, environment: str, key: str, new
     """The group task for one key, and the new findings that did not fit in it."""
     stored = (link.data.get("members") if link else None) or {}
     fixed_stored = (link.data.get("fixed") if link else None) or {}
+    # Event groups: members the rule let go (a launch left backwards), with the rule's note, kept on the task.
+    left: dict[str, dict[str, str]] = dict((link.data.get("left") if link else None) or {})
     members: dict[str, GroupMember] = {}
     product_ids: dict[str, str] = {}
     fixed: dict[str, GroupMember] = {fp: GroupMember(fp, sku, ()) for fp, sku in fixed_stored.items()}
+    leaving: list[Finding] = []
     for fp, info in stored.items():
         if fp in own:
             continue
         finding = by_fp.get(fp)
-        if finding is not None:
+        if finding is not None and finding.event.get("close_note"):
+            leaving.append(finding)
+            left[fp] = {"sku": info.get("sku", ""), "note": str(finding.event["close_note"])}
+            fixed[fp] = GroupMember(fp, info.get("sku", ""), ())
+        elif finding is not None:
             members[fp] = _member(finding)
         elif evaluated(info.get("product_id", "")):
             fixed[fp] = GroupMember(fp, info.get("sku", ""), ())
         else:  # not read this pass: as it was
             members[fp] = GroupMember(fp, info.get("sku", ""), tuple(info.get("missing") or ()))
         product_ids[fp] = info.get("product_id", "")
+    new_findings = [f for f in new_findings if f.fingerprint not in left]  # that occurrence was handled
     room = max(0, MAX_GROUP_MEMBERS - len(members))
     for finding in new_findings[:room]:
         members[finding.fingerprint] = _member(finding)
@@ -135,8 +143,8 @@ def _group_desired(rule_id: str, rule_name: str, environment: str, key: str, new
     for fp in members:
         fixed.pop(fp, None)  # broken again: not ticked
     fixed = dict(list(fixed.items())[-MAX_FIXED_KEPT:])
-    sample = next((by_fp[fp] for fp in members if fp in by_fp), None)
-    if not members or sample is None:  # none left, or none read this pass (then the link is not covered)
+    sample = next((by_fp[fp] for fp in members if fp in by_fp), leaving[0] if leaving else None)
+    if (not members and not leaving) or sample is None:  # none left, or none read this pass (not covered)
         return None, overflow
     family = sample.product.family or "unknown family"
     fp = link.fingerprint if link else fingerprint(environment, rule_id, f"group:{key}")
@@ -145,7 +153,9 @@ def _group_desired(rule_id: str, rule_name: str, environment: str, key: str, new
     closing = EVENT_GROUP_CLOSING if sample.event else GROUP_CLOSING
     return Desired(
         rule_id=rule_id, fingerprint=fp, scope="",
-        title=group_title(name, family)[:255], description=group_description(name, family, members, fp, closing),
+        title=group_title(name, family)[:255],
+        description=group_description(name, family, members, fp, closing,
+                                      left={entry["sku"]: entry["note"] for entry in left.values()}),
         checklist=group_checklist(fp, members, fixed.values()), owner_upn=sample.owner_upn,
         plan_id=sample.plan_id, bucket=sample.bucket, priority=sample.priority, due_in_days=sample.due_in_days,
         product_id=None,
@@ -153,6 +163,10 @@ def _group_desired(rule_id: str, rule_name: str, environment: str, key: str, new
               "members": {m.fingerprint: {"sku": m.sku, "product_id": product_ids[m.fingerprint],
                                           "missing": list(m.missing)} for m in members.values()},
               "fixed": {m.fingerprint: m.sku for m in fixed.values()},
+              **({"left": left} if left else {}),
+              # every member let go: the rule closes the grouped task with the last one's note
+              **({"close_note": f"every product of this group was let go: {leaving[-1].event['close_note']}"}
+                 if leaving and not members else {}),
               "missing_labels": sorted({label for m in members.values() for label in m.missing})}), overflow
 
 

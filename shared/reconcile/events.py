@@ -20,17 +20,27 @@ _LIVE = (LinkState.open, LinkState.pending)
 
 def retarget(findings: Iterable[Finding], links: Mapping[str, Link]) -> list[Finding]:
     """Findings with the fingerprint of the live link of their product and scope, when there is one;
-    close requests without a live task to close are dropped. The latest finding per target wins."""
+    a close request for a product inside a live grouped task is addressed to its member entry there (the
+    group then lets it go, see desired.py); other close requests without a live task are dropped. The
+    latest finding per target wins."""
     live: dict[tuple[str, str], str] = {}
+    grouped: dict[tuple[str, str], str] = {}  # (product id, group key) -> member fingerprint
     for link in links.values():
-        if link.state in _LIVE and link.product_id and link.data.get("kind") != "group":
+        if link.state not in _LIVE:
+            continue
+        if link.data.get("kind") == "group":
+            for member_fp, info in (link.data.get("members") or {}).items():
+                grouped[(str(info.get("product_id", "")), str(link.data.get("group_key", "")))] = member_fp
+        elif link.product_id:
             live.setdefault((link.product_id, link.scope), link.fingerprint)
     result: dict[str, Finding] = {}
     for finding in findings:
         target = live.get((finding.subject, finding.scope))
-        if target is None:
-            if finding.event.get("close_note"):
+        if target is None and finding.event.get("close_note"):
+            target = grouped.get((finding.subject, finding.group_key))
+            if target is None:
                 continue
+        if target is None:
             result[finding.fingerprint] = finding
         else:
             result[target] = replace(finding, fingerprint=target)
