@@ -60,6 +60,10 @@ param graphClientSecret string = ''
 @secure()
 param plytixWebhookSecret string = ''
 
+@description('The clientState relays must send to POST /api/planner/notifications (job 4). Written to Key Vault when non-empty; without it every notification gets 503.')
+@secure()
+param plannerNotificationClientState string = ''
+
 @description('Hosts a channel feed_url may point at, comma-separated (`*.example.com` allows subdomains).')
 param channelFeedAllowedHosts string = 'pim.plytix.com'
 
@@ -96,6 +100,7 @@ var secretNames = {
   plytixApiPassword: 'plytix-api-password'
   graphClientSecret: 'graph-client-secret'
   plytixWebhookSecret: 'plytix-webhook-secret'
+  plannerNotificationClientState: 'planner-notification-client-state'
 }
 // Only the secrets given to this deployment go to the vault: an omitted one keeps its current value.
 var givenPlytixApiKey = empty(plytixApiKey) ? {} : {
@@ -109,6 +114,9 @@ var givenGraphClientSecret = empty(graphClientSecret) ? {} : {
 }
 var givenPlytixWebhookSecret = empty(plytixWebhookSecret) ? {} : {
   '${secretNames.plytixWebhookSecret}': plytixWebhookSecret
+}
+var givenPlannerNotificationClientState = empty(plannerNotificationClientState) ? {} : {
+  '${secretNames.plannerNotificationClientState}': plannerNotificationClientState
 }
 var functionAppName = 'func-${resourceToken}'
 var deploymentContainerName = 'app-package'
@@ -158,7 +166,7 @@ module keyVault 'core/keyvault.bicep' = {
     name: 'kv-${resourceToken}'
     location: location
     tags: tags
-    secretValues: union(givenPlytixApiKey, givenPlytixApiPassword, givenGraphClientSecret, givenPlytixWebhookSecret)
+    secretValues: union(givenPlytixApiKey, givenPlytixApiPassword, givenGraphClientSecret, givenPlytixWebhookSecret, givenPlannerNotificationClientState)
   }
 }
 

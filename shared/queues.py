@@ -29,12 +29,14 @@ log = get_logger(__name__)
 
 SCANS = "scans"  # on-demand scans: POST /api/scans -> scan_worker
 CHANNEL_CHECKS = "channel-checks"  # POST /api/plytix/channel-webhook -> channel_feed_check (job 5)
+PLANNER_NOTIFICATIONS = "planner-notifications"  # POST /api/planner/notifications -> its worker (job 4)
 POISON_SUFFIX = "-poison"
 
 # Queues whose poison queue /api/health reports. Add yours here when you add a queue trigger.
 WATCHED_QUEUES: tuple[str, ...] = (
     SCANS,
     CHANNEL_CHECKS,
+    PLANNER_NOTIFICATIONS,
 )
 
 # The SDK's transport defaults are 300 s to connect and to read; a health probe must not hang that long.

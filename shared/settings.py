@@ -47,6 +47,13 @@ class ReopenPolicy(str, Enum):
     leave = "leave"
 
 
+class PlannerDelta(str, Enum):
+    """How the completion watcher reads plans: the v1.0 listing (`off`) or the beta delta query (`beta`)."""
+
+    off = "off"
+    beta = "beta"
+
+
 class SettingsError(ValueError):
     """Configuration is missing or malformed; the message names every offending setting."""
 
@@ -110,6 +117,12 @@ class Settings(BaseModel):
     # --- Write-back (job 4) ---
     WRITEBACK_MAX_ATTEMPTS: int = Field(5, ge=1, le=100, description="Failed Plytix writes before an outbox row "
                                                                      "is parked as failed (poison).")
+    PLANNER_DELTA: PlannerDelta = Field(PlannerDelta.off, description="`beta`: the watcher reads each plan "
+                                        "with Graph's beta delta query (falling back to the v1.0 listing on "
+                                        "any failure of it); `off`: the v1.0 listing only.")
+    PLANNER_NOTIFICATION_CLIENT_STATE: Optional[SecretStr] = Field(
+        None, description="The clientState every notification to POST /api/planner/notifications must carry "
+                          "(Key Vault reference in Azure). Unset: notifications get 503.")
 
     # --- Reconciliation behaviour ---
     MAX_TASKS_PER_RUN: int = Field(200, ge=0, le=100_000, description="Cap on tasks created per scan.")
@@ -150,7 +163,7 @@ class Settings(BaseModel):
                                                            "it is queued or running; a claim older than this "
                                                            "(its check died) is taken over.")
 
-    @field_validator("PLYTIX_WEBHOOK_SECRET")
+    @field_validator("PLYTIX_WEBHOOK_SECRET", "PLANNER_NOTIFICATION_CLIENT_STATE")
     @classmethod
     def _resolved_secret(cls, value: Optional[SecretStr]) -> Optional[SecretStr]:
         # An unresolvable Key Vault reference reaches the app as its own text (e.g. the secret was never

@@ -30,13 +30,15 @@ def test_function_app_declares_the_functions_azure_will_index():
     functions = {f.name: f for f in index_app(function_app.app, HOST_SETTINGS)}
     assert set(functions) == {"health", "scans", "scan_status", "audit", "full_sweep", "incremental_pass",
                               "completion_watcher", "writebacks", "writeback_retry", "scan_worker",
-                              "channel_webhook", "channel_feed_check"}
+                              "channel_webhook", "channel_feed_check", "planner_notifications",
+                              "planner_notification_worker"}
     http = {name: (f.route, f.methods, f.auth_level) for name, f in functions.items() if f.route is not None}
     assert http == {"health": ("health", ("GET",), "anonymous"), "scans": ("scans", ("POST",), "function"),
                     "scan_status": ("scans/{run_id}", ("GET",), "function"),
                     "audit": ("audit", ("GET",), "function"), "writebacks": ("writebacks", ("GET",), "function"),
                     "writeback_retry": ("writebacks/{id}/retry", ("POST",), "function"),
-                    "channel_webhook": ("plytix/channel-webhook", ("POST",), "anonymous")}
+                    "channel_webhook": ("plytix/channel-webhook", ("POST",), "anonymous"),
+                    "planner_notifications": ("planner/notifications", ("POST",), "anonymous")}
     watcher = functions["completion_watcher"]
     assert (watcher.trigger_type, watcher.schedule_resolved) == ("timerTrigger", "0 */1 * * * *")
     sweep = functions["full_sweep"]
@@ -46,6 +48,9 @@ def test_function_app_declares_the_functions_azure_will_index():
     webhook = functions["channel_webhook"]
     assert (webhook.route, webhook.methods, webhook.auth_level) == ("plytix/channel-webhook", ("POST",), "anonymous")
     assert [out.queue_name for out in webhook.queue_outputs] == ["pp-channel-checks"]
+    notified = functions["planner_notification_worker"]
+    assert [out.queue_name for out in functions["planner_notifications"].queue_outputs] == ["pp-planner-notifications"]
+    assert (notified.trigger_type, notified.queue_name) == ("queueTrigger", "pp-planner-notifications")
     check = functions["channel_feed_check"]
     assert (check.trigger_type, check.queue_name) == ("queueTrigger", "pp-channel-checks")
     incremental = functions["incremental_pass"]
@@ -124,7 +129,8 @@ def test_health_reports_version_and_every_dependency_without_secrets(host):
     assert body["checks"] == {"table_storage": True, "plytix": True, "rules": True, "graph": True,
                               "poison_queues": True, "rules_match_plytix": True}
     assert body["poison_messages"] == {f"{host['queue_prefix']}-scans-poison": 0,
-                                       f"{host['queue_prefix']}-channel-checks-poison": 0}
+                                       f"{host['queue_prefix']}-channel-checks-poison": 0,
+                                       f"{host['queue_prefix']}-planner-notifications-poison": 0}
     assert body["version"]
     assert "sandbox-api-password" not in response.text and "AccountKey" not in response.text
 

@@ -172,6 +172,10 @@ param deletedTaskCooldownDays int = 7
 @description('COMPLETION_SCHEDULE: 6-field NCRONTAB of the completion watcher, in UTC.')
 param completionSchedule string = '0 */1 * * * *'
 
+@description('PLANNER_DELTA: beta reads each plan with the Graph beta delta query (v1.0 listing as fallback); off: v1.0 only.')
+@allowed(['off', 'beta'])
+param plannerDelta string = 'off'
+
 @description('WRITEBACK_MAX_ATTEMPTS: failed Plytix writes before a write-back is parked as failed.')
 param writebackMaxAttempts int = 5
 
@@ -186,6 +190,7 @@ param claimTimeoutSeconds int = 300
 var plytixApiKeyReference = '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretNames.plytixApiKey}/)'
 var plytixApiPasswordReference = '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretNames.plytixApiPassword}/)'
 var plytixWebhookSecretReference = '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretNames.plytixWebhookSecret}/)'
+var plannerNotificationClientStateReference = '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretNames.plannerNotificationClientState}/)'
 var graphClientSecretReference = '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${secretNames.graphClientSecret}/)'
 
 var usesClientSecret = (graphAuthMode == 'client_secret')
@@ -246,6 +251,8 @@ var appSettings = {
   HEALTH_CACHE_SECONDS: string(healthCacheSeconds)
   COMPLETION_SCHEDULE: completionSchedule
   WRITEBACK_MAX_ATTEMPTS: string(writebackMaxAttempts)
+  PLANNER_DELTA: plannerDelta
+  PLANNER_NOTIFICATION_CLIENT_STATE: plannerNotificationClientStateReference
   CLAIM_TIMEOUT_SECONDS: string(claimTimeoutSeconds)
 }
 
