@@ -54,7 +54,10 @@ DEV_TOKEN = "sandbox-graph-token"
 PAGE_SIZE = 400  # plannerplan-list-tasks: pages of about 400 with @odata.nextLink; $top is ignored
 DELTA_PAGE_SIZE = 400
 BATCH_LIMIT = 20  # json-batching: at most 20 requests per $batch
-# plannertask-delta (beta, app-only): exactly this $select and a $filter on one plan.
+# plannertask-delta (beta, app-only): exactly this $select and a $filter on one plan; a round pages with
+# @odata.nextLink and ends with @odata.deltaLink; removed tasks come as {"id", "@removed"}; an expired
+# token is 410 ("plannerTask: delta", https://learn.microsoft.com/graph/api/plannertask-delta?view=graph-rest-beta,
+# and "Use delta query to track changes", https://learn.microsoft.com/graph/delta-query-overview).
 DELTA_SELECT = frozenset({"percentComplete", "assignments", "creationSource"})
 _DELTA_FILTER = re.compile(r"^\s*planId\s+eq\s+'(?P<plan_id>[^']+)'\s*$")
 _ID = r"(?P<{}>[^/]+)"

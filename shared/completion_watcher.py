@@ -22,14 +22,15 @@ import secrets
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from shared.observability import get_logger, log_event
 from shared.planner import PlannerClient, PlannerError, PlannerNotFound, PlannerTask
 from shared.plytix import PlytixClient
 from shared.rules import RulesFile
-from shared.settings import Settings
-from shared.store import AuditEntry, ConcurrentUpdate, Link, LinkState, TableStores
+from shared.planner_delta import read_plan_delta
+from shared.settings import PlannerDelta, Settings
+from shared.store import AuditEntry, ConcurrentUpdate, CursorStore, Link, LinkState, TableStores
 from shared.writeback import (Outbox, Writeback, WritebackContext, WritebackState, on_complete_of, process,
                               record_completion, writeback_context)
 
@@ -73,17 +74,19 @@ class PlanTasks:
 
     tasks: dict[str, Optional[PlannerTask]]
     complete: bool
+    commit: Callable[[], None] = lambda: None  # run once the watcher has acted on every task of the look
 
 
-Listing = Callable[[str, WatcherReport], Optional[PlanTasks]]
+# listing(plan_id, watched links of the plan by task id, report): the plan's tasks, or None (unreadable)
+Listing = Callable[[str, Mapping[str, Link], WatcherReport], Optional[PlanTasks]]
 
 
 def run_watcher(deps: WatcherDeps, *, listing: Optional[Listing] = None) -> WatcherReport:
     """One watcher run: read the watched links, list their plans, act on every difference, then work
     the outbox rows that are due (retries of earlier failures, rows a crashed worker left).
 
-    `listing(plan_id, report)` returns the plan's tasks or None when the plan could not be read; the
-    default lists every task with the v1.0 listing."""
+    `listing` returns a plan's tasks or None when the plan could not be read; the default is the v1.0
+    listing of every task, or with PLANNER_DELTA=beta the delta query with that listing as its fallback."""
     report = WatcherReport(run_id=secrets.token_hex(6))
     calls_before = deps.planner.stats.total_calls
     by_plan: dict[str, dict[str, Link]] = defaultdict(dict)
@@ -94,15 +97,16 @@ def run_watcher(deps: WatcherDeps, *, listing: Optional[Listing] = None) -> Watc
                     by_plan[link.plan_id][link.task_id] = link
     report.plans = len(by_plan)
     report.links = sum(len(links) for links in by_plan.values())
-    list_plan = listing or _full_listing(deps.planner)
+    list_plan = listing or _settings_listing(deps, report)
     ctx = writeback_context(deps, report.run_id)
     for plan_id in sorted(by_plan):
-        seen = list_plan(plan_id, report)
+        seen = list_plan(plan_id, by_plan[plan_id], report)
         if seen is None:
             continue
         for task_id, link in by_plan[plan_id].items():
             if task_id in seen.tasks or seen.complete:  # a delta round names only what changed
                 observe(deps, ctx, link, seen.tasks.get(task_id), report)
+        seen.commit()
     work_due(ctx, report)
     report.graph_calls = deps.planner.stats.total_calls - calls_before
     log_event(log, "watcher_finished", run_id=report.run_id, mode=report.mode, plans=report.plans,
@@ -111,13 +115,35 @@ def run_watcher(deps: WatcherDeps, *, listing: Optional[Listing] = None) -> Watc
     return report
 
 
+def _settings_listing(deps: WatcherDeps, report: WatcherReport) -> Listing:
+    if deps.settings.PLANNER_DELTA is PlannerDelta.beta:
+        report.mode = "beta"
+        return _delta_listing(deps.planner, deps.stores.cursors)
+    return _full_listing(deps.planner)
+
+
 def _full_listing(planner: PlannerClient) -> Listing:
-    def listing(plan_id: str, report: WatcherReport) -> Optional[PlanTasks]:
+    def listing(plan_id: str, links: Mapping[str, Link], report: WatcherReport) -> Optional[PlanTasks]:
         try:
             return PlanTasks({task.id: task for task in planner.list_plan_tasks(plan_id)}, complete=True)
         except PlannerError as exc:
             report.errors.append(f"plan {plan_id}: cannot list its tasks ({exc})")
             return None
+    return listing
+
+
+def _delta_listing(planner: PlannerClient, cursors: CursorStore) -> Listing:
+    """The beta delta query (shared/planner_delta.py); on any failure of it, the v1.0 listing."""
+    fallback = _full_listing(planner)
+
+    def listing(plan_id: str, links: Mapping[str, Link], report: WatcherReport) -> Optional[PlanTasks]:
+        try:
+            changed, commit = read_plan_delta(planner, cursors, plan_id, links, report.seen)
+        except (PlannerError, ValueError, TypeError, KeyError) as exc:  # beta: anything unexpected
+            report.seen["delta_fallback"] += 1
+            log_event(log, "planner_delta_fallback", plan_id=plan_id, error=type(exc).__name__)
+            return fallback(plan_id, links, report)
+        return PlanTasks(changed, complete=False, commit=commit)
     return listing
 
 

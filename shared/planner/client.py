@@ -40,6 +40,7 @@ from typing import (
 import httpx
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.base_request_configuration import RequestConfiguration
+from kiota_abstractions.method import Method
 from kiota_abstractions.request_information import RequestInformation
 from kiota_http.middleware.options import RetryHandlerOption
 from msgraph import GraphRequestAdapter, GraphServiceClient
@@ -426,6 +427,29 @@ class PlannerClient:
         page = await self._request("list_plan_tasks", builder.to_get_request_information, CallKind.READ) or {}
         return [task_from_json(t) for t in page.get("value") or []], page.get("@odata.nextLink")
 
+    # --- beta delta query (PLANNER_DELTA=beta; shared/planner_delta.py says why and how) ----------------
+    @property
+    def beta_url(self) -> str:
+        """Graph's beta root on the same host as GRAPH_BASE_URL (which names v1.0)."""
+        root, _, version = self.base_url.rpartition("/")
+        if version != "v1.0":
+            raise PlannerError(None, "NotV1", f"GRAPH_BASE_URL must end in /v1.0 to derive /beta, not /{version}")
+        return f"{root}/beta"
+
+    def delta_round(self, url: str) -> tuple[list[dict[str, Any]], str]:
+        """Follow one delta round from `url` through its nextLinks: the raw items and the round's deltaLink.
+        A page with neither link is an error (Graph always ends a round with a deltaLink)."""
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self._run(self._request("planner_delta", partial(_get_request, url), CallKind.READ)) or {}
+            items.extend(page.get("value") or [])
+            if page.get("@odata.nextLink"):
+                url = page["@odata.nextLink"]
+            elif page.get("@odata.deltaLink"):
+                return items, page["@odata.deltaLink"]
+            else:
+                raise PlannerError(200, "NoDeltaLink", "a delta page had neither @odata.nextLink nor @odata.deltaLink")
+
     # --- details --------------------------------------------------------------------------------------
     def get_details(self, task_id: str) -> TaskDetails:
         return self._run(self._get_details(task_id))
@@ -536,6 +560,14 @@ class PlannerClient:
             if not page.get("@odata.nextLink"):
                 return min(ids) if ids else None
             builder = builder.with_url(page["@odata.nextLink"])
+
+
+def _get_request(url: str) -> RequestInformation:
+    """A GET of a full URL (a nextLink or deltaLink, used as Graph gave it) through the SDK's pipeline."""
+    info = RequestInformation(Method.GET)
+    info.url = url
+    info.headers.try_add("Accept", "application/json")
+    return info
 
 
 def _check_keyed(checklist: Optional[Mapping[str, Optional[ChecklistItem]]],
