@@ -12,7 +12,8 @@ import argparse
 import sys
 from typing import Callable, Optional, Sequence
 
-from shared.rules import RulesError, RulesFile, check_against_account, load_rules
+from shared.rules import AccountMismatch, RulesError, RulesFile, account_problems, load_rules
+from shared.rules.account import stage_option_problems, writes_stages
 
 EXIT_OK = 0
 EXIT_INVALID = 2
@@ -25,9 +26,10 @@ Run = Callable[[argparse.Namespace], int]
 def _configure_validate_rules(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="path of the YAML rules file")
     parser.add_argument("--against-plytix", action="store_true",
-                        help="also check that every attribute the rules name exists in the Plytix account "
-                             "(reads GET /api/v1/filters/product with the PLYTIX_* app settings from the "
-                             "environment)")
+                        help="also check that every attribute the rules name exists in the Plytix account, "
+                             "and that every stage on_complete can write is an option of the workflow-stage "
+                             "dropdown (reads GET /api/v1/filters/product and the dropdown's definition with "
+                             "the PLYTIX_* app settings from the environment)")
 
 
 def _run_validate_rules(args: argparse.Namespace) -> int:
@@ -46,6 +48,8 @@ def _run_validate_rules(args: argparse.Namespace) -> int:
     note = f"; disabled: {', '.join(disabled)}" if disabled else ""
     count = len(rules_file.rules)
     checked = "; every attribute they name exists in the Plytix account" if args.against_plytix else ""
+    if args.against_plytix and writes_stages(rules_file, include_disabled=True):
+        checked += f"; every stage on_complete writes is an option of '{rules_file.workflow_stage_attribute}'"
     print(f"{args.file}: {count} rule{'' if count == 1 else 's'} OK ({ids}{note}){checked}")
     return EXIT_OK
 
@@ -55,8 +59,9 @@ class _Upstream(Exception):
 
 
 def _check_against_plytix(rules_file: RulesFile) -> None:
-    """Raise AccountMismatch (a RulesError: file:line, label, nearest label) for every attribute the
-    rules name, disabled rules included, that the account's filter listing does not have."""
+    """Raise AccountMismatch (a RulesError: file:line, field, nearest label or option) for every attribute
+    the rules name, disabled rules included, that the account's filter listing does not have, and for
+    every stage on_complete can write that the workflow-stage dropdown does not offer."""
     import os
 
     from shared.plytix import PlytixClient, PlytixError, search_schema
@@ -68,11 +73,16 @@ def _check_against_plytix(rules_file: RulesFile) -> None:
     try:
         with PlytixClient.from_settings(load_settings(environ)) as plytix:
             labels = search_schema(plytix).attribute_labels
+            dropdown = (plytix.find_attribute(rules_file.workflow_stage_attribute)
+                        if writes_stages(rules_file, include_disabled=True) else None)
     except SettingsError as exc:
         raise _Upstream(f"cannot check against Plytix: {exc}") from None
     except PlytixError as exc:
         raise _Upstream(f"cannot check against Plytix: {exc}") from None
-    check_against_account(rules_file, labels, include_disabled=True)
+    problems = account_problems(rules_file, labels, include_disabled=True)
+    problems += stage_option_problems(rules_file, dropdown, include_disabled=True)
+    if problems:
+        raise AccountMismatch(problems)
 
 
 def _configure_scan(parser: argparse.ArgumentParser) -> None:

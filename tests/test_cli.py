@@ -158,3 +158,49 @@ def test_against_plytix_says_when_plytix_cannot_be_asked(plytix_sandbox: Any, tm
     assert result.returncode == 3
     assert result.stderr.startswith("cannot check against Plytix: ") and "Traceback" not in result.stderr
     assert "wrong-password" not in result.stderr
+
+
+STAGED = HEAD.replace("rules:\n", "workflow_stages: [draft, enrichment, approved, Ready_For_Syndication, live]\nrules:\n") + """\
+  - id: final-review
+    type: required_attributes
+    name: Final review
+    require: [short_description]
+    on_complete: {stage: next}
+  - id: go-live
+    type: required_attributes
+    name: Go live
+    enabled: false
+    require: [short_description]
+    on_complete: {stage: publishd}
+"""
+
+
+def test_against_plytix_checks_the_stages_on_complete_writes_against_the_dropdown(plytix_sandbox: Any,
+                                                                               tmp_path: Path) -> None:
+    """The stand-in's `workflow_stage` dropdown offers draft, enrichment, approved, ready_for_syndication
+    and published (sandbox/catalog.py), served by the attributes search as the collection documents it."""
+    path = tmp_path / "rules.yaml"
+    text = STAGED.replace("stage: publishd", "stage: live")  # a disabled rule is checked too
+    path.write_text(text, encoding="utf-8")
+    assert run_cli("validate-rules", str(path)).returncode == 0  # the file itself is consistent
+    result = run_cli("validate-rules", str(path), "--against-plytix", env=_plytix_env(plytix_sandbox))
+    assert result.returncode == 2 and result.stdout == ""
+    lines = text.splitlines()
+    line = next(n for n, t in enumerate(lines, 1) if t.startswith("workflow_stages:"))
+    named = len(lines)  # go-live's on_complete is the file's last line
+    assert result.stderr.splitlines() == [
+        f"{path}:{line}: workflow_stages[3]: stage 'Ready_For_Syndication' is not an option of the Plytix dropdown "
+        "'workflow_stage' (the dropdown spells it 'ready_for_syndication'; Plytix takes only the exact option)",
+        f"{path}:{line}: workflow_stages[4]: stage 'live' is not an option of the Plytix dropdown 'workflow_stage' "
+        "(its options: draft, enrichment, approved, ready_for_syndication, published)",
+        f"{path}:{named}: rules[1].on_complete.stage: stage 'live' is not an option of the Plytix dropdown "
+        "'workflow_stage' (its options: draft, enrichment, approved, ready_for_syndication, published)",
+    ]
+    fixed = STAGED.replace("Ready_For_Syndication, live", "ready_for_syndication, published")
+    path.write_text(fixed, encoding="utf-8")
+    unknown = run_cli("validate-rules", str(path))
+    assert unknown.returncode == 2 and "rules[1].on_complete.stage: unknown stage 'publishd'" in unknown.stderr
+    path.write_text(fixed.replace("stage: publishd", "stage: Published"), encoding="utf-8")
+    ok = run_cli("validate-rules", str(path), "--against-plytix", env=_plytix_env(plytix_sandbox))
+    assert (ok.returncode, ok.stderr) == (0, "")
+    assert ok.stdout.endswith("every stage on_complete writes is an option of 'workflow_stage'\n")

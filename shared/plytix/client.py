@@ -229,6 +229,16 @@ class PlytixClient:
         """Every custom product attribute: id, name, label, type_class, options..."""
         return self._search_all("attributes", "/api/v1/attributes/product/search")
 
+    def find_attribute(self, label: str) -> Optional[dict[str, Any]]:
+        """The custom attribute with this label (None: the account has none): its id, label, type_class and,
+        for Dropdown and MultiSelect attributes, `options`. The search returns only the columns asked for
+        (Postman collection, "Product attribute search": "If an attribute is not explicitly requested it
+        won't be returned"), so they are named."""
+        result = self._call("attributes", "POST", "/api/v1/attributes/product/search", json={
+            "filters": [[{"field": "label", "operator": "eq", "value": label}]],
+            "attributes": ["label", "type_class", "options"], "pagination": {"page": 1, "page_size": 25}})
+        return next((item for item in result.get("data") or [] if item.get("label") == label), None)
+
     def product_filters(self) -> dict[str, Any]:
         """`GET /api/v1/filters/product`: the fields a product search may filter on and request, as
         `{"attributes": [{"key", "operators", "filter_type", "options"?}], "properties": [...]}` (the
