@@ -1,5 +1,5 @@
 """`python -m bench` (make bench): every bench in turn: Plytix search calls, the full scan, the change feed,
-then job 5's channel webhook and feed check.
+then job 5's channel webhook and feed check, and job 4's watcher and notification endpoint.
 
 Arguments (`--sizes 1000 10000`) are passed to each bench unchanged.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from bench import change_feed_cost, channels, plytix_calls, scan_cost
+from bench import change_feed_cost, channels, plytix_calls, scan_cost, writeback
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -19,6 +19,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     change_feed_cost.main([])  # its own arguments: catalog size and changed products
     print()
     channels.main([])  # its own arguments: webhook rate and duration
+    print()
+    writeback.main([])  # its own arguments: plan sizes, notification rate and duration
 
 
 if __name__ == "__main__":
