@@ -22,7 +22,8 @@ again right after a resync) falls back to the v1.0 listing for that plan in that
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections import Counter
+from typing import Mapping, Optional
 from urllib.parse import quote
 
 from shared.observability import get_logger, log_event
@@ -45,7 +46,7 @@ def first_round_url(planner: PlannerClient, plan_id: str) -> str:
 
 
 def read_plan_delta(planner: PlannerClient, cursors: CursorStore, plan_id: str, links: Mapping[str, Link],
-                    stats: Any) -> tuple[dict[str, Optional[PlannerTask]], "DeltaCommit"]:
+                    stats: "Counter[str]") -> tuple[dict[str, Optional[PlannerTask]], "DeltaCommit"]:
     """What changed in the plan for the watched `links` (task id -> link), by task id (None: gone), and
     the commit that stores the new deltaLink. Raises PlannerError when beta fails (the caller falls back).
     `stats` is a Counter that gets `delta_resync` when a 410 made the round start over."""
