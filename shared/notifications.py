@@ -29,6 +29,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Union
 
+from shared.completion_watcher import WatcherDeps, WatcherReport, handle_task_ids
+
 MAX_BODY_BYTES = 1024 * 1024
 MAX_TASK_IDS = 1000
 IDS_PER_MESSAGE = 200  # a queue message holds at most 64 KiB; 200 ids stay far below it after base64
@@ -115,3 +117,13 @@ def task_ids_of(message: str) -> list[str]:
     if not isinstance(ids, list) or not all(isinstance(i, str) and PLANNER_ID.match(i) for i in ids):
         raise ValueError("a notification message must be {\"taskIds\": [Planner task ids]}")
     return ids
+
+
+def work(deps: WatcherDeps, message: bytes) -> WatcherReport:
+    """The queue worker: act on the message's tasks as a watcher run would. Raises when the message is
+    malformed or a task could not be read from Graph, so the host tries the message again and, after its
+    last try, moves it to the poison queue that /api/health reports: nothing is dropped silently."""
+    report = handle_task_ids(deps, task_ids_of(message.decode("utf-8")))
+    if report.errors:
+        raise RuntimeError(f"{len(report.errors)} task(s) could not be handled: {report.errors[0]}")
+    return report

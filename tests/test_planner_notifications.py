@@ -9,6 +9,7 @@ the subscription's clientState, which the receiver must check before acting on i
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any, Iterator
@@ -19,6 +20,7 @@ from azure.core.exceptions import ResourceNotFoundError
 import pytest
 from azure.storage.queue import QueueClient
 
+from shared.notifications import work
 from shared.writeback import WritebackState
 from tests.test_channel_webhook import poll
 from tests.test_function_app import HOST_SETTINGS, _start_devhost
@@ -141,3 +143,19 @@ def test_a_notification_delivered_five_times_at_once_leads_to_one_write(push) ->
     poll("all five notifications to be handled", lambda: queue_drained(push["queue"]))
     assert len(wb.stage_writes(link.product_id)) == 1
     assert [r.state for r in wb.outbox.list()] == [WritebackState.done]
+
+
+def test_a_message_the_worker_cannot_handle_fails_so_the_host_retries_then_poisons_it(world: dict,
+                                                                                      tmp_path: Path) -> None:
+    """The host's retries and poison queue are devhost's and health's own tests; here: the worker fails."""
+    wb = writeback_world(world, tmp_path)
+    link = wb.open_links()[0]
+    wb.complete(link)
+    with pytest.raises(ValueError, match="taskIds"):
+        work(wb.watcher(), b'{"taskIds": ["../users"]}')
+    wb.graph.app.faults.add("graph.get_task", {"kind": "status", "status": 500, "count": 1})
+    with pytest.raises(RuntimeError, match="1 task"):
+        work(wb.watcher(), json.dumps({"taskIds": [link.task_id]}).encode())
+    assert wb.stage_writes(link.product_id) == []
+    report = work(wb.watcher(), json.dumps({"taskIds": [link.task_id]}).encode())  # the host's next try
+    assert report.writebacks == {"done": 1} and wb.stage(link.product_id) == "ready_for_syndication"

@@ -1,15 +1,14 @@
 """Job 4's push path: `POST /api/planner/notifications` (HTTP, answers 202 at once) and the worker that
 re-reads the notified tasks from Graph (Storage queue `<QUEUE_PREFIX>-planner-notifications`; after 5
 failed tries the host moves a message to its `-poison` queue, which /api/health reports: shared/queues.py).
-Adapters only: the protocol is shared/notifications.py, the work shared.completion_watcher.handle_task_ids."""
+Adapters only: the protocol and the work are shared/notifications.py."""
 
 from __future__ import annotations
 
 import azure.functions as func
 
 from shared.blueprints.http_api import json_response
-from shared.completion_watcher import handle_task_ids
-from shared.notifications import receive, task_ids_of
+from shared.notifications import receive, work
 from shared.observability import get_logger
 from shared.queues import PLANNER_NOTIFICATIONS, binding
 from shared.runtime import watcher_deps
@@ -37,8 +36,6 @@ def planner_notifications(req: func.HttpRequest, queued: func.Out[list[str]]) ->
 @bp.function_name("planner_notification_worker")
 @bp.queue_trigger(arg_name="msg", queue_name=binding(PLANNER_NOTIFICATIONS), connection="AzureWebJobsStorage")
 def planner_notification_worker(msg: func.QueueMessage) -> None:
-    report = handle_task_ids(watcher_deps(), task_ids_of(msg.get_body().decode("utf-8")))
+    report = work(watcher_deps(), msg.get_body())
     log.info("planner notification %s: %d of our tasks, seen %s, write-backs %s, %d Graph calls", report.run_id,
              report.links, dict(report.seen), dict(report.writebacks), report.graph_calls)
-    if report.errors:  # Graph could not be read: fail, so the host retries the message (then poisons it)
-        raise RuntimeError(f"{len(report.errors)} task(s) could not be handled: {report.errors[0]}")
