@@ -63,7 +63,7 @@ def _check_upstream(settings: Settings) -> Reply:
     else:
         if checks["plytix"]:
             checks["rules_match_plytix"] = _rules_match_plytix(rules_file, plytix, checks)
-    poison = _poison_report(settings)
+    poison = poison_report(settings)
     checks["poison_queues"] = poison.healthy
     healthy = all(v is True for k, v in checks.items() if k != "rules_error")
     return (200 if healthy else 503), {"status": "ok" if healthy else "degraded", "version": __version__,
@@ -87,7 +87,7 @@ def _plan_capacity(stores: Any) -> dict[str, Any]:
     return {"pass_started": cursor.value.get("since"), "plans": cursor.value.get("plan_capacity") or {}}
 
 
-def _poison_report(settings: Any) -> Any:
+def poison_report(settings: Any) -> Any:
     """Messages in the watched poison queues (shared.queues.WATCHED_QUEUES): work that failed every try."""
     from shared.queues import PoisonReport, poison_queue_names
     from shared.runtime import queues

@@ -31,14 +31,15 @@ def test_function_app_declares_the_functions_azure_will_index():
     assert set(functions) == {"health", "scans", "scan_status", "audit", "full_sweep", "incremental_pass",
                               "completion_watcher", "writebacks", "writeback_retry", "scan_worker",
                               "channel_webhook", "channel_feed_check", "planner_notifications",
-                              "planner_notification_worker"}
+                              "planner_notification_worker", "dashboard"}
     http = {name: (f.route, f.methods, f.auth_level) for name, f in functions.items() if f.route is not None}
     assert http == {"health": ("health", ("GET",), "anonymous"), "scans": ("scans", ("POST",), "function"),
                     "scan_status": ("scans/{run_id}", ("GET",), "function"),
                     "audit": ("audit", ("GET",), "function"), "writebacks": ("writebacks", ("GET",), "function"),
                     "writeback_retry": ("writebacks/{id}/retry", ("POST",), "function"),
                     "channel_webhook": ("plytix/channel-webhook", ("POST",), "anonymous"),
-                    "planner_notifications": ("planner/notifications", ("POST",), "anonymous")}
+                    "planner_notifications": ("planner/notifications", ("POST",), "anonymous"),
+                    "dashboard": ("dashboard", ("GET",), "function")}
     watcher = functions["completion_watcher"]
     assert (watcher.trigger_type, watcher.schedule_resolved) == ("timerTrigger", "0 */1 * * * *")
     sweep = functions["full_sweep"]

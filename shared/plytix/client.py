@@ -28,7 +28,7 @@ from pydantic import SecretStr
 
 from shared.observability import get_logger, record_api_call
 from shared.plytix.errors import AuthError, PlytixError, RateLimited, Unavailable, error_from_response
-from shared.plytix.ratelimit import RateLimiter, WaitTooLong
+from shared.plytix.ratelimit import RateLimiter, WaitTooLong, WindowUsage
 from shared.plytix.retry import backoff_delay, retry_after_seconds, window_ttl_seconds
 from shared.plytix.tokens import TokenCache
 
@@ -122,6 +122,10 @@ class PlytixClient:
             timeout=settings.PLYTIX_TIMEOUT_SECONDS)
         options.update(overrides)
         return cls(**options)
+
+    def rate_budget(self) -> list[WindowUsage]:
+        """Calls this process booked in each rate window (per 10 s, per hour) against its limit."""
+        return self._limiter.usage()
 
     def __repr__(self) -> str:
         return f"PlytixClient(base_url={self._base_url!r}, auth_url={self._auth_url!r})"

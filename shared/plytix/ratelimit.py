@@ -23,7 +23,21 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import Callable, Sequence
+
+
+@dataclass(frozen=True)
+class WindowUsage:
+    """Calls booked in one window (`seconds` long) against its `limit`."""
+
+    limit: int
+    seconds: float
+    used: int
+
+    @property
+    def left(self) -> int:
+        return max(0, self.limit - self.used)
 
 
 class RateLimiter:
@@ -37,6 +51,7 @@ class RateLimiter:
         if margin < 0:
             raise ValueError("margin must be >= 0")
         self._windows = [(limit, seconds + margin, deque[float]()) for limit, seconds in limits]
+        self._nominal = [seconds for _, seconds in limits]
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -61,6 +76,14 @@ class RateLimiter:
                 log.append(slot)
             self._last = slot
             return slot - now
+
+    def usage(self) -> list[WindowUsage]:
+        """How many calls this process booked in each window right now: the rate-limit budget the
+        operations page shows (per process, see the module docstring)."""
+        with self._lock:
+            now = self._clock()
+            return [WindowUsage(limit=limit, seconds=nominal, used=sum(1 for slot in log if slot > now - seconds))
+                    for (limit, seconds, log), nominal in zip(self._windows, self._nominal)]
 
     def hold(self, seconds: float) -> None:
         """The server says its window is full for `seconds` more: no slot starts before then."""

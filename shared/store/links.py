@@ -122,23 +122,34 @@ class LinkStore:
         if states is not None and not states:
             return
         parameters: dict[str, Any] = {"pk": key_for(rule_id, "rule_id")}
-        query = "PartitionKey eq @pk"
-        if states:
-            names = []
-            for i, state in enumerate(sorted(LinkState(s).value for s in states)):
-                parameters[f"s{i}"] = state
-                names.append(f"state eq @s{i}")
-            query += " and ( " + " or ".join(names) + " )"  # spaces around @params: see StoreTable.query
+        query = " and ".join(["PartitionKey eq @pk", *_state_filter(states, parameters)])
         yield from (_link_from(e) for e in self._table.query(query, parameters))
 
-    def list_all(self) -> Iterator[Link]:
-        """Stream every link of every rule (full reconcile, admin views)."""
-        yield from (_link_from(e) for e in self._table.query(None))
+    def list_all(self, states: Optional[set[LinkState]] = None) -> Iterator[Link]:
+        """Stream every link of every rule (full reconcile, admin views), optionally only those in `states`
+        (filtered by the service: the dashboard's open tasks do not read every closed row)."""
+        if states is not None and not states:
+            return
+        parameters: dict[str, Any] = {}
+        query = " and ".join(_state_filter(states, parameters)) or None
+        yield from (_link_from(e) for e in self._table.query(query, parameters or None))
 
     def _entity(self, link: Link) -> dict[str, Any]:
         return build_entity(self._table.name, key_for(link.rule_id, "rule_id"),
                             validate_key(link.fingerprint, "fingerprint"),
                             {name: getattr(link, name) for name in _TABLE_FIELDS})
+
+
+def _state_filter(states: Optional[set[LinkState]], parameters: dict[str, Any]) -> list[str]:
+    """The OData clause "( state eq @s0 or ... )" for `states` (none when None), its values added to
+    `parameters`. Spaces around @params: see StoreTable.query."""
+    if not states:
+        return []
+    names = []
+    for i, state in enumerate(sorted(LinkState(s).value for s in states)):
+        parameters[f"s{i}"] = state
+        names.append(f"state eq @s{i}")
+    return ["( " + " or ".join(names) + " )"]
 
 
 def _link_from(entity: TableEntity) -> Link:

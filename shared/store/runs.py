@@ -20,6 +20,7 @@ from enum import Enum
 from typing import Any, Optional
 
 from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import TableEntity
 
 from shared.store.entity import build_entity, read_datetime, read_etag, read_json, read_str
 from shared.store.errors import ConcurrentUpdate, InvalidKey
@@ -97,16 +98,13 @@ class RunStore:
 
     def get(self, run_id: str) -> Optional[ScanRun]:
         entity = self._table.get(check_run_id(run_id), _ROW_KEY)
-        if entity is None:
-            return None
-        request, state = read_json(entity, "request", {}), read_json(entity, "state", {})
-        return ScanRun(
-            run_id=run_id, created=read_datetime(entity, "created"),  # type: ignore[arg-type]
-            dry_run=bool(request.get("dry_run")), rules=request.get("rules"),
-            status=RunStatus(read_str(entity, "status")), started=read_datetime(entity, "started"),
-            finished=read_datetime(entity, "finished"), progress=state.get("progress") or {},
-            attempts=int(state.get("attempts") or 0), error=read_str(entity, "error"),
-            report=read_json(entity, "report", None), etag=read_etag(entity))
+        return None if entity is None else _run_from(entity)
+
+    def latest(self, limit: int = 10) -> list[ScanRun]:
+        """The `limit` most recently created runs, newest first (the dashboard's last passes). Each run is
+        its own partition, so this reads the table; runs are few (one per on-demand scan)."""
+        runs = [_run_from(e) for e in self._table.query(None)]
+        return sorted(runs, key=lambda run: run.created, reverse=True)[:limit]
 
     def save(self, run: ScanRun) -> ScanRun:
         """Replace the version read; ConcurrentUpdate if another writer got there first."""
@@ -120,6 +118,17 @@ class RunStore:
             "created": run.created, "started": run.started, "finished": run.finished,
             "state": {"progress": dict(run.progress), "attempts": run.attempts}, "error": run.error,
             "report": run.report})
+
+
+def _run_from(entity: TableEntity) -> ScanRun:
+    request, state = read_json(entity, "request", {}), read_json(entity, "state", {})
+    return ScanRun(
+        run_id=entity["PartitionKey"], created=read_datetime(entity, "created"),  # type: ignore[arg-type]
+        dry_run=bool(request.get("dry_run")), rules=request.get("rules"),
+        status=RunStatus(read_str(entity, "status")), started=read_datetime(entity, "started"),
+        finished=read_datetime(entity, "finished"), progress=state.get("progress") or {},
+        attempts=int(state.get("attempts") or 0), error=read_str(entity, "error"),
+        report=read_json(entity, "report", None), etag=read_etag(entity))
 
 
 def _iso(value: Optional[datetime]) -> Optional[str]:
