@@ -9,8 +9,9 @@ one completion-watcher run moves the product to its next stage in Plytix, once, 
 the first two writes; 8. two products reach the launch stage (one flips back and forth first): one
 launch set each, in a wave plan created once, and none for the product job 4 just moved (its own write
 is no change); 9. one goes back a stage: its set is closed; it comes back: no second set; 10. a safety
-text changes twice: one review task, updated, with the hold `pending` in Plytix. Prints a summary table
-and exits 0 only if all of that held.
+text changes twice: one review task, updated, with the hold `pending` in Plytix. Prints a summary table,
+the operations page's URL (and saves a screenshot of it with a local chromium), and exits 0 only if all
+of that held.
 """
 
 from __future__ import annotations
@@ -134,11 +135,31 @@ class Demo:
         self.channel_webhook()
 
         self.summary(first, second, third)
+        self.pages()
         if self.failures:
             print("\nDEMO FAILED: " + "; ".join(self.failures))
             return 1
         print("\nDemo finished: every expectation held.")
         return 0
+
+    def pages(self) -> None:
+        """The operations page after all of the above: its URL, and a screenshot of it in the
+        distribution's headless Chromium (devhost/browser.py) when one is installed."""
+        from devhost.browser import DESKTOP, chromium, chromium_path, screenshot
+
+        url = f"{self.api}/dashboard?code={KEY}"
+        answer = self.http.get(url)
+        self.expect(answer.status_code == 200 and "Operations dashboard" in answer.text, "the dashboard renders")
+        step("11. The operations page", f"GET {self.api}/dashboard (function key), while the demo runs")
+        executable = chromium_path()
+        if executable is None:
+            print("   no screenshot: install chromium (apt-get install -y chromium) to get one")
+            return
+        with chromium(executable) as browser:
+            page = browser.new_page(viewport=DESKTOP)
+            page.goto(url)
+            path = screenshot(page, "demo-dashboard")
+        print(f"   screenshot: {path.relative_to(ROOT)}")
 
     def launches(self, echo_product: str) -> None:
         """Job 2: launch sets from stage changes, a wave plan, leaving backwards, flip-flopping; the
