@@ -86,6 +86,7 @@ class ScanDeps:
 
 
 WATERMARK_CURSOR = "feed-watermark"
+RECENT_PASSES = 10  # passes the watermark remembers for the operations page
 # Products whose work a pass could not finish are re-read by the next incremental pass; beyond this many
 # the rest wait for the next full sweep (the cursor row must stay small).
 MAX_RETRY_PRODUCTS = 2000
@@ -301,6 +302,18 @@ def _watermark(deps: ScanDeps) -> Optional[Cursor]:
     return deps.stores.cursors.get(WATERMARK_CURSOR)
 
 
+def _recent_passes(previous: Optional[Cursor], report: ScanReport) -> list[dict[str, Any]]:
+    """The last RECENT_PASSES passes that moved the watermark, newest first, with their API calls: what
+    the operations page shows of the scheduled passes (they keep no run row). Bounded, so the cursor
+    every incremental pass reads stays small."""
+    entry = {"run_id": report.run_id, "mode": report.mode, "started": report.started.isoformat(),
+             "finished": report.finished.isoformat() if report.finished else None,
+             "products_seen": report.products_seen, "actions_done": sum(report.done.values()),
+             "api_calls": report.api_calls}
+    older = list(previous.value.get("recent") or []) if previous is not None else []
+    return [entry, *older][:RECENT_PASSES]
+
+
 def _save_watermark(deps: ScanDeps, previous: Optional[Cursor], report: ScanReport) -> None:
     """Move the watermark to the pass's start (never backwards) and remember the products to retry.
     A concurrent pass that moved it first wins: the next pass re-reads a little more, which is harmless."""
@@ -310,7 +323,8 @@ def _save_watermark(deps: ScanDeps, previous: Optional[Cursor], report: ScanRepo
     retry = sorted(report.retry_products)[:MAX_RETRY_PRODUCTS]
     cursor = Cursor(name=WATERMARK_CURSOR,
                     value={"since": since, "rules_hash": deps.rules_file.content_hash, "retry": retry,
-                           "plan_capacity": report.plan_capacity, "run_id": report.run_id},
+                           "plan_capacity": report.plan_capacity, "run_id": report.run_id,
+                           "recent": _recent_passes(previous, report)},
                     etag=previous.etag if previous else None)
     try:
         deps.stores.cursors.save(cursor)

@@ -74,8 +74,10 @@ def test_dashboard_in_chromium_shows_the_stores_counts_and_escapes_product_text(
     # The <script> label is text on the page, not an element, and it did not run.
     assert SCRIPT_TEXT in page.inner_text("#failed")
     assert page.locator("script").count() == 0 and page.title() != "owned"
-    run_row = page.locator("#passes tbody tr").first.inner_text()
-    assert str(seeded["report"]["api_calls"]["plytix"]) in run_row.split()
+    calls = seeded["report"]["api_calls"]
+    for table in ("#scans", "#recent-passes"):  # a full on-demand scan also moves the feed watermark
+        cells = page.locator(f"{table} tbody tr").first.inner_text().split()
+        assert cells[0] == seeded["report"]["run_id"] and cells[-2:] == [str(calls["plytix"]), str(calls["graph"])]
     assert "per hour" in page.inner_text("#budget")
     screenshot(page, "dashboard-desktop")
 
@@ -136,3 +138,14 @@ def test_rate_budget_counts_this_process_calls_inside_each_window():
     now[0] = 20.0
     limiter.acquire()
     assert [(u.limit, u.seconds, u.used, u.left) for u in limiter.usage()] == [(3, 10.0, 1, 2), (100, 3600.0, 3, 97)]
+
+
+def test_the_watermark_remembers_the_last_passes_with_their_api_calls(world):
+    from shared.scan import RECENT_PASSES, WATERMARK_CURSOR, run_full_scan, run_incremental_scan
+
+    deps = world["deps"]
+    reports = [run_full_scan(deps)] + [run_incremental_scan(deps) for _ in range(RECENT_PASSES)]
+    recent = deps.stores.cursors.get(WATERMARK_CURSOR).value["recent"]
+    assert [p["run_id"] for p in recent] == [r.run_id for r in reversed(reports[1:])]  # newest first, bounded
+    assert recent[0]["mode"] == "incremental" and recent[0]["api_calls"] == reports[-1].api_calls
+    assert recent[0]["api_calls"]["plytix"] >= 1  # an incremental pass asks Plytix what changed

@@ -4,8 +4,9 @@
 - actions per day: audit rows of the last `days` days (created, closed, reopened, written back; dry runs
   and skipped actions left out);
 - failed write-backs (the outbox's `failed` rows) and messages in the watched poison queues;
-- the last passes with their API costs: the runs table (on-demand scans keep their report, with
-  `api_calls`) and the feed watermark, which names the last scheduled pass;
+- the last passes with their API costs: the passes that moved the feed watermark (scheduled and full
+  ones; the watermark keeps the last ten, shared/scan.py) and the runs table (on-demand scans keep their
+  report, with `api_calls`);
 - the Plytix rate-limit budget: this process's limiter windows against the configured limits, and the
   429s and limiter waits its client has seen.
 
@@ -61,7 +62,7 @@ class Dashboard:
     failed_total: int
     poison: dict[str, Optional[int]]
     passes: list[ScanRun]
-    last_scheduled: dict[str, Any]  # the watermark cursor's value ({} before the first pass)
+    recent_passes: list[dict[str, Any]]  # the feed watermark's last passes, newest first (shared/scan.py)
     budget: list[WindowUsage]
     plytix_stats: dict[str, Any]
 
@@ -102,7 +103,7 @@ def collect(stores: TableStores, *, poison: Callable[[], Mapping[str, Optional[i
         day_chart=grouped_columns([(d.day.strftime("%d %b"), list(d.counts.values())) for d in per_day],
                                   list(ACTION_COLUMNS)),
         failed_writebacks=failed[:MAX_FAILED_SHOWN], failed_total=len(failed), poison=dict(poison()),
-        passes=stores.runs.latest(LAST_PASSES), last_scheduled=watermark.value if watermark else {},
+        passes=stores.runs.latest(LAST_PASSES), recent_passes=list(watermark.value.get("recent") or []) if watermark else [],
         budget=budget, plytix_stats=plytix_stats)
 
 
