@@ -125,7 +125,7 @@ def test_audit_since_reads_only_rows_from_the_given_time_across_partitions(azuri
     stores.audit.append_many([AuditEntry("create", "old", product_id="p1", at=now - timedelta(days=3)),
                               AuditEntry("create", "new", product_id="p2", at=now),
                               AuditEntry("close", "new", rule_id="r", at=now)])
-    recent = stores.audit.since(now - timedelta(days=1))
+    recent = list(stores.audit.since(now - timedelta(days=1)))
     assert sorted(e.action for e in recent) == ["close", "create"]
     stores.close()
 

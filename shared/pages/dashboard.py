@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from shared.pages.charts import Bar, ColumnChart, bars, grouped_columns
 from shared.pages.render import render
@@ -67,7 +67,7 @@ class Dashboard:
     plytix_stats: dict[str, Any]
 
 
-def actions_per_day(entries: Sequence[Any], first: date, last: date) -> list[DayActions]:
+def actions_per_day(entries: Iterable[Any], first: date, last: date) -> list[DayActions]:
     """Counts per day and column, every day from `first` to `last` present (a quiet day shows zeros)."""
     counted: Counter[tuple[date, str]] = Counter()
     for entry in entries:

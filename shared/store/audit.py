@@ -27,7 +27,7 @@ import secrets
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 from azure.data.tables import TableEntity
 
@@ -102,20 +102,16 @@ class AuditStore:
                                                                  {"pk": _plan_partition(plan_id)}))
         return list(latest)
 
-    def since(self, start: datetime, limit: int = 20_000) -> list[AuditEntry]:
-        """Entries of every partition stamped at or after `start` (at most `limit`, in the service's order:
-        by partition, then time). Why a property filter across partitions: the dashboard counts actions
-        per day, and the rows are spread by product; the service skips older rows, we never page them in.
-        Only the columns the counts need are read."""
+    def since(self, start: datetime) -> Iterator[AuditEntry]:
+        """Stream the entries of every partition stamped at or after `start` (in the service's order: by
+        partition, then time). Why a property filter across partitions: the dashboard counts actions per
+        day, and the rows are spread by product; the service skips older rows, we never page them in. Only
+        the columns the counts need are read, and the caller counts as rows arrive (memory flat)."""
         rows = self._table.query("at ge @since", {"since": start.astimezone(timezone.utc)},
                                  select=list(_SUMMARY_FIELDS))
-        entries = []
         for entity in rows:
-            entries.append(AuditEntry(action=entity["action"], reason="", rule_id=read_str(entity, "rule_id"),
-                                      dry_run=bool(entity.get("dry_run", False)), at=read_datetime(entity, "at")))
-            if len(entries) >= limit:
-                break
-        return entries
+            yield AuditEntry(action=entity["action"], reason="", rule_id=read_str(entity, "rule_id"),
+                             dry_run=bool(entity.get("dry_run", False)), at=read_datetime(entity, "at"))
 
     def _rows(self, entry: AuditEntry, seq: int) -> list[dict[str, Any]]:
         if not entry.action or not entry.reason:
