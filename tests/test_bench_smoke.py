@@ -69,3 +69,13 @@ def test_channel_feed_bench_checks_a_1_mb_feed_in_flat_memory(azurite: str) -> N
     assert report.failing_rows > 0 and wall > 0
     assert 0 < peak < 16 * 1024 * 1024
     assert channels.percentile([5.0, 1.0, 3.0, 2.0, 4.0], 0.5) == 3.0
+
+
+def test_dashboard_bench_reads_each_table_in_the_fewest_pages(azurite: str) -> None:
+    from bench import dashboard
+
+    result = dashboard.measure(40, azurite)
+    assert (result.links, result.audit_rows) == (40, 200)
+    assert result.requests["links"] == {"query": 1} and result.requests["audit"] == {"query": 1}
+    assert result.row()[4] == "1+1" and int(result.row()[5]) <= 3  # outbox, runs, watermark
+    assert result.page_bytes > 0
