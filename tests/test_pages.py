@@ -85,6 +85,9 @@ def test_dashboard_in_chromium_shows_the_stores_counts_and_escapes_product_text(
     phone.goto(f"{pages_host['base']}/dashboard?code={KEY}")
     assert phone.inner_text("#open-total b") == str(seeded["open"])
     assert horizontal_overflow(phone) <= 0
+    error_cell = phone.locator("#failed td[data-label='Last error']")  # a row is a card: nothing off-screen
+    box = error_cell.bounding_box()
+    assert SCRIPT_TEXT in error_cell.inner_text() and box is not None and box["x"] + box["width"] <= PHONE["width"]
     screenshot(phone, "dashboard-phone")
 
 
