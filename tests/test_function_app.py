@@ -262,6 +262,7 @@ def test_the_deployment_guide_smoke_block_works_as_written(host):
                             text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr + result.stdout
     assert '"status": "ok"' in result.stdout and f'"product": "{product}"' in result.stdout
+    assert "200 text/html" in result.stdout  # the operations page
 
 
 def test_write_back_routes_answer_bad_input_with_4xx_json(host):
