@@ -22,11 +22,9 @@ from typing import Any, Iterable, Optional
 from shared.plytix import NotFound, PlytixClient
 from shared.rules import ProductView, Rule
 from shared.rules.config import SelectorConfig
+from shared.rules.product_view import DETAILS_READ
 from shared.store import FamilyCacheStore, FamilyEntry
 
-# Set on a product dict whose family and level came from a GET (directly or through the cache): what it
-# says is the product's, even an empty family.
-DETAILS_READ = "_details_read"
 
 
 def lacks_details(product: dict[str, Any]) -> bool:
@@ -41,8 +39,13 @@ def lacks_details(product: dict[str, Any]) -> bool:
 def selection_needs_details(rules: Iterable[Rule], view: ProductView) -> bool:
     """Does a rule's choice of this product hang on a family or level the view does not know? True when
     a rule selects by that key and the rest of its selector matches (an archived product is not looked
-    at by a family rule whatever its family, so it costs no call)."""
+    at by a family rule whatever its family, so it costs no call). A rule that compares families itself
+    (job 6: duplicate labels within a family, a variant's family against its parent's) says so through
+    `needs_family(view)`."""
     for rule in rules:
+        needs_family = getattr(rule, "needs_family", None)
+        if needs_family is not None and not view.family_known and needs_family(view):
+            return True
         selector = getattr(getattr(rule, "config", None), "select", None)
         if not isinstance(selector, SelectorConfig):
             continue

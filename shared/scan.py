@@ -160,9 +160,12 @@ def run_incremental_scan(deps: ScanDeps, *, checkpoint: Optional[Callable[[str],
 
 
 def _feed(deps: ScanDeps, rules: list[Rule]) -> ProductFeed:
-    """The product feed; event rules also need `created` (a product created after a rule was enabled)."""
-    return ProductFeed(deps.plytix, extra_fields=("modified", "created") if any(map(is_event_rule, rules))
-                       else ("modified",))
+    """The product feed; event rules also need `created` (a product created after a rule was enabled),
+    and a rule may name further system fields (`system_fields`, e.g. gtin for job 6)."""
+    extra = ["modified", "created"] if any(map(is_event_rule, rules)) else ["modified"]
+    for rule in rules:
+        extra += getattr(rule, "system_fields", tuple)()
+    return ProductFeed(deps.plytix, extra_fields=tuple(dict.fromkeys(extra)))
 
 
 def run_products_pass(deps: ScanDeps, product_ids: Iterable[str], *, rule_ids: Iterable[str],
@@ -266,6 +269,10 @@ def _read_and_reconcile(deps: ScanDeps, rules: list[Rule], report: ScanReport, f
         read |= deleted  # deleted from Plytix: read, and gone
     if events is not None:
         events.resolve_plans(findings, deps.planner, report.errors)
+    for rule in rules:
+        catalog_findings = getattr(rule, "pass_findings", None)  # job 6: groups from the rule's stored index
+        if catalog_findings is not None:
+            findings[rule.id].extend(catalog_findings(deps.settings.ENVIRONMENT_NAME, _product_url(deps)))
     report.findings = sum(len(f) for f in findings.values())
     if report.products_seen or full:
         _reconcile(deps, rules, links_by_rule, findings, report, evaluated=read.__contains__,
@@ -332,6 +339,12 @@ def _save_watermark(deps: ScanDeps, previous: Optional[Cursor], report: ScanRepo
         pass
 
 
+def _product_url(deps: ScanDeps) -> Callable[[str], str]:
+    """A product's page in Plytix (PLYTIX_PRODUCT_URL_TEMPLATE)."""
+    template = deps.settings.PLYTIX_PRODUCT_URL_TEMPLATE
+    return lambda product_id: template.format(product_id=product_id)
+
+
 def _no_progress(report: ScanReport) -> None:
     """The timers report nothing while they run."""
 
@@ -392,7 +405,7 @@ def _reconcile(deps: ScanDeps, rules: list[Rule], links_by_rule: dict[str, dict[
     if report.dry_run:
         return
     ctx = ExecutionContext(stores=deps.stores, planner=deps.planner, now=deps.clock, run_id=report.run_id,
-                           product_url=lambda pid: settings.PLYTIX_PRODUCT_URL_TEMPLATE.format(product_id=pid),
+                           product_url=_product_url(deps),
                            checkpoint=checkpoint or (lambda step: None), plan_tasks=tasks,
                            on_completed=lambda link: queue_write_back(
                                deps.stores, deps.rules_file, link, writeback_context(deps, report.run_id)))

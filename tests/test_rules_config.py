@@ -252,14 +252,14 @@ def test_example_file_validates_and_shows_every_feature() -> None:
     rules_file = load_rules(ROOT / "rules.example.yaml")
     by_id = {rule.id: rule for rule in rules_file.rules}
     assert set(by_id) == {"core-content", "marketplace-ready", "weight-for-shipping", "launch", "regulated-review",
-                          "channel-specs"}
+                          "channel-specs", "data-quality"}
     assert {rule.type for rule in rules_file.rules} == set(RULE_TYPES)  # every rule type there is
     core = by_id["core-content"]
     assert core.priority == 3 and core.reopen_policy is ReopenPolicy.reopen and core.group_threshold == 30
     assert rules_file.defaults.priority == 5 and rules_file.defaults.due_in_days == 7
     assert set(by_id["marketplace-ready"].channels) == {"amazon", "shopify"}
     assert [rule.id for rule in build_rules(rules_file)] == ["core-content", "marketplace-ready", "launch",
-                                                              "regulated-review", "channel-specs"]
+                                                              "regulated-review", "channel-specs", "data-quality"]
     assert rules_file.workflow_stages and by_id["marketplace-ready"].on_complete.stage == "next"
     assert [task.due.from_ for task in by_id["launch"].tasks if task.due] == ["launch_date", "launch_date", "now"]
     assert by_id["regulated-review"].hold.attribute == "review_status"

@@ -14,6 +14,7 @@ from shared.rules.config import RequiredAttributesRuleConfig, RulesFile, load_ru
 from shared.rules.errors import Problem, RulesError
 from shared.rules.findings import Finding, ProductRef, Requirement, fingerprint
 from shared.rules.channel_requirements import ChannelRequirementsRule, ChannelRequirementsRuleConfig
+from shared.rules.data_quality import DataQualityRule, DataQualityRuleConfig
 from shared.rules.launch_checklist import LaunchChecklistRule, LaunchChecklistRuleConfig
 from shared.rules.product_view import ProductView
 from shared.rules.required_attributes import RequiredAttributesRule
@@ -64,6 +65,7 @@ _BUILDERS: dict[type, Callable[[Any, RulesFile], Rule]] = {
     LaunchChecklistRuleConfig: LaunchChecklistRule,
     ReviewOnChangeRuleConfig: ReviewOnChangeRule,
     ChannelRequirementsRuleConfig: ChannelRequirementsRule,
+    DataQualityRuleConfig: DataQualityRule,
 }
 
 

@@ -509,11 +509,13 @@ class RequiredAttributesRuleConfig(RuleConfigBase):
 # Add new rule models here; the `type` key picks the model. Rule types that live in their own module
 # (config model and evaluator together) are imported here, after the bases they build on.
 from shared.rules.channel_requirements import ChannelRequirementsRuleConfig  # noqa: E402
+from shared.rules.data_quality import DataQualityRuleConfig  # noqa: E402
 from shared.rules.launch_checklist import LaunchChecklistRuleConfig  # noqa: E402
 from shared.rules.review_on_change import ReviewOnChangeRuleConfig  # noqa: E402
 
 RULE_MODELS: tuple[type[RuleConfigBase], ...] = (RequiredAttributesRuleConfig, LaunchChecklistRuleConfig,
-                                                 ReviewOnChangeRuleConfig, ChannelRequirementsRuleConfig)
+                                                 ReviewOnChangeRuleConfig, ChannelRequirementsRuleConfig,
+                                                 DataQualityRuleConfig)
 RuleConfig = Annotated[Union[RULE_MODELS], Field(discriminator="type")]
 RULE_TYPES: tuple[str, ...] = tuple(get_args(model.model_fields["type"].annotation)[0] for model in RULE_MODELS)
 

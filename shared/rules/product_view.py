@@ -19,6 +19,10 @@ LEVEL_NAMES: dict[int, str] = {0: "single", 1: "parent", 2: "variant", 3: "sub_v
 _TYPE_LEVELS: dict[str, str] = {"SINGLE": "single", "PARENT": "parent", "VARIANT": "variant"}
 
 # The system fields from_plytix reads besides `attributes`: a product search must ask for them too.
+# Set on a product dict whose family and level came from a GET (shared/product_details.py): what it says
+# is the product's, even an empty family.
+DETAILS_READ = "_details_read"
+
 PRODUCT_FIELDS: tuple[str, ...] = ("sku", "label", "status", "product_family_id", "product_type",
                                    "product_level", "categories")
 
@@ -38,6 +42,9 @@ class ProductView:
     family_name: Optional[str]
     category_paths: tuple[tuple[str, ...], ...]  # e.g. (("Home", "Kitchen"),)
     attributes: Mapping[str, Any]  # label -> value, read-only
+    gtin: str = ""  # system field, when the search asked for it (the data_quality rule does)
+    parent_id: Optional[str] = None  # a variant's parent (`_parent_id`, in every search hit of a variant)
+    family_known: bool = False  # the family is the product's (given, or read by GET), not merely unknown
 
     @property
     def family(self) -> Optional[str]:
@@ -70,6 +77,9 @@ class ProductView:
             family_name=families.get(family_id) if family_id else None,
             category_paths=tuple(path for path in map(_category_path, product.get("categories") or ()) if path),
             attributes=MappingProxyType(attributes),
+            gtin=str(product.get("gtin") or ""),
+            parent_id=str(product.get("_parent_id") or "") or None,
+            family_known=bool(family_id) or bool(product.get(DETAILS_READ)),
         )
 
 
