@@ -275,3 +275,15 @@ def test_an_example_of_every_key_is_in_the_example_file() -> None:
     readme = (root / "docs" / "RULES.md").read_text()
     for key in ("label_in_family", "gtin_check_digit", "variant_matches_parent", "max_group_tasks", "max_new_per_run"):
         assert key in readme
+
+
+# --- the bench ----------------------------------------------------------------------------------------------
+
+def test_quality_index_bench_at_300_products(azurite: str) -> None:
+    from bench import quality_index
+
+    first, second = quality_index.measure([300], azurite)
+    assert first[0] == second[0] == "300"
+    assert second[3] == "1.00", "an unchanged catalog costs one read per product"
+    assert int(first[4]) > 0 and first[4] == second[4], "the same duplicate groups on both passes"
+    assert float(first[3]) > 1.0

@@ -143,11 +143,11 @@ MALFORMED = {
     "unknown rule type": (
         HEAD + RULE.replace("type: required_attributes", "type: required_attribs"),
         "rules.yaml:8: rules[0].type: unknown rule type 'required_attribs': use one of required_attributes, "
-        "launch_checklist, review_on_change, channel_requirements"),
+        "launch_checklist, review_on_change, channel_requirements, data_quality"),
     "missing rule type": (
         HEAD + RULE.replace("    type: required_attributes\n", ""),
         "rules.yaml:7: rules[0].type: is required: one of required_attributes, launch_checklist, review_on_change, "
-        "channel_requirements"),
+        "channel_requirements, data_quality"),
     "rule checks nothing": (
         HEAD + RULE.replace("    require: [description]\n", ""),
         "rules.yaml:7: rules[0]: set 'require' and/or 'channels': this rule checks nothing"),

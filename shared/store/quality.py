@@ -120,7 +120,7 @@ class QualityIndex:
         for kind, (key, _normal, _raw) in old_keys.items():
             if now.keys.get(kind, ("",))[0] != key:
                 self._table.delete(self._key_partition(rule_id, kind, key), escape_key(now.product_id))
-                self._refresh_group(rule_id, kind, key)
+                self._refresh_group(rule_id, kind, key, left=True)
         for kind, (key, normal, raw) in now.keys.items():
             if old_keys.get(kind, ("",))[0] != key or (before and (before.sku, before.label) != (now.sku, now.label)):
                 self._table.upsert(build_entity(self._table.name, self._key_partition(rule_id, kind, key),
@@ -141,10 +141,11 @@ class QualityIndex:
             {"sku": now.sku, "label": now.label, "keys": {k: list(v) for k, v in now.keys.items()},
              "exceptions": dict(now.exceptions), "family_id": now.family_id, "categories": list(now.categories)}))
 
-    def _refresh_group(self, rule_id: str, kind: str, key: str) -> None:
+    def _refresh_group(self, rule_id: str, kind: str, key: str, left: bool = False) -> None:
         """Re-derive one key's group row from its partition: a group while two or more products hold
         the key, no row otherwise. Reading the partition (not counting joins and leaves) makes the row
-        right whatever order concurrent passes wrote in, once the last of them has refreshed it."""
+        right whatever order concurrent passes wrote in, once the last of them has refreshed it. `left`:
+        a product has just left the key, so a group of two may have become one product (its row goes)."""
         members: list[Member] = []
         count = 0
         value = ""
@@ -156,7 +157,7 @@ class QualityIndex:
                                       read_str(entity, "label") or "", read_str(entity, "value") or ""))
         row = escape_key(f"{kind}.{key}")
         if count < 2:
-            if count == 1:  # it was a group of two a moment ago, or never a group: delete is idempotent
+            if count == 1 and left:  # a group of two a moment ago (delete is idempotent)
                 self._table.delete(self._group_partition(rule_id), row)
             return
         self._table.upsert(build_entity(self._table.name, self._group_partition(rule_id), row,
