@@ -284,6 +284,7 @@ def test_quality_index_bench_at_300_products(azurite: str) -> None:
 
     first, second = quality_index.measure([300], azurite)
     assert first[0] == second[0] == "300"
-    assert second[3] == "1.00", "an unchanged catalog costs one read per product"
+    # an unchanged catalog: one read per product, plus the group step's few partition queries
+    assert 300 <= int(second[2]) <= 305
     assert int(first[4]) > 0 and first[4] == second[4], "the same duplicate groups on both passes"
     assert float(first[3]) > 1.0
