@@ -133,6 +133,7 @@ class Demo:
         self.launches(echo_product)
         self.reviews()
         self.channel_webhook()
+        self.data_quality()
 
         self.summary(first, second, third)
         self.pages()
@@ -150,7 +151,7 @@ class Demo:
         url = f"{self.api}/dashboard?code={KEY}"
         answer = self.http.get(url)
         self.expect(answer.status_code == 200 and "Operations dashboard" in answer.text, "the dashboard renders")
-        step("11. The operations page", f"GET {self.api}/dashboard (function key), while the demo runs")
+        step("12. The operations page", f"GET {self.api}/dashboard (function key), while the demo runs")
         executable = chromium_path()
         if executable is None:
             print("   no screenshot: install chromium (apt-get install -y chromium) to get one")
@@ -210,6 +211,19 @@ class Demo:
                     "one review task, updated by the second change")
         self.expect(bool(review) and old in review[0]["details"]["description"], "the task shows the old value")
         self.expect(hold == "pending", "the hold is pending while under review")
+
+    def data_quality(self) -> None:
+        """Job 6: the scans above also kept the duplicate index; its groups are tasks for the data steward."""
+        tasks = self.tasks("Data quality")
+        step("11. Job 6: data-quality exceptions, one task per group for the data steward",
+             f"{len(tasks)} tasks in bucket Data quality")
+        for task in tasks[:6]:
+            skus = sorted(item["title"] for item in task["details"]["checklist"].values())
+            print(f"   {task['title'][:60]:<60} {', '.join(skus)[:60]}")
+        duplicates = [t for t in tasks if ": duplicate " in t["title"]]
+        self.expect(bool(duplicates), "the seeded duplicate SKUs and GTINs are found")
+        self.expect(all(len(t["details"]["checklist"]) >= 2 for t in duplicates),
+                    "each duplicate group lists every product in it")
 
     def plan_tasks(self, plan_id: str) -> list[dict[str, Any]]:
         response = self.http.get(f"{self.graph}/_sandbox/plans/{plan_id}/tasks")

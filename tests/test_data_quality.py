@@ -288,3 +288,8 @@ def test_quality_index_bench_at_300_products(azurite: str) -> None:
     assert 300 <= int(second[2]) <= 305
     assert int(first[4]) > 0 and first[4] == second[4], "the same duplicate groups on both passes"
     assert float(first[3]) > 1.0
+
+
+def test_the_rule_names_its_plan_like_every_rule() -> None:
+    """Health and the plan listing read every enabled rule's scopes (a missing one was a 500 on /api/health)."""
+    assert parse_rules(dq_rules("    mandatory: [brand]\n")).plan_ids() == {PRODUCT_DATA_PLAN_ID}

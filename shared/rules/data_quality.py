@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Optional
 from pydantic import Field, model_validator
 
 from shared.rules.config import (AttributeLabel, CategoryPath, Problems, RuleConfigBase, RuleIdentity, ScopeSpec,
-                                 SelectorConfig, _Model, attribute_limit_problems, stage_attributes,
+                                 SelectorConfig, TaskSettings, _Model, attribute_limit_problems, stage_attributes,
                                  task_settings_problems)
 from shared.rules.errors import PathPart
 from shared.rules.findings import Finding, ProductRef, fingerprint
@@ -107,8 +107,10 @@ class DataQualityRuleConfig(RuleConfigBase):
     taxonomy: Optional[TaxonomyChecks] = None
     storm: StormControl = Field(default_factory=StormControl)
 
-    def scope_spec(self, rules_file: "RulesFile") -> ScopeSpec:
-        return ScopeSpec("", (), (), (self, rules_file.defaults))
+    def scope_specs(self, defaults: TaskSettings) -> list[ScopeSpec]:
+        """One scope: every exception group's task goes to the same place (the rules file's plan listing
+        and health read every rule's scopes)."""
+        return [ScopeSpec("", (), (), (self, defaults))]
 
     def needed_attributes(self, rules_file: "RulesFile") -> set[str]:
         return set(self.mandatory) | set(self.duplicates.attributes) | stage_attributes(self, rules_file)
@@ -123,7 +125,7 @@ class DataQualityRuleConfig(RuleConfigBase):
         yield from self.write_back_refs(rules_file)
 
     def problems(self, rules_file: "RulesFile") -> Problems:
-        yield from task_settings_problems([self.scope_spec(rules_file)], "the rule", "the rule")
+        yield from task_settings_problems(self.scope_specs(rules_file.defaults), "the rule", "the rule")
         if self.title != DEFAULT_TITLE:
             yield ("title",), "a data_quality task is titled by its exception group: remove 'title'"
         if self.owners is not None and (self.owners.by_family or self.owners.by_category):
@@ -189,7 +191,7 @@ class DataQualityRule(RuleIdentity):
         super().__init__(config)
         self.config = config
         self._needed = frozenset(config.needed_attributes(rules_file))
-        self._spec = config.scope_spec(rules_file)
+        (self._spec,) = config.scope_specs(rules_file.defaults)
         self.index: Optional[QualityIndex] = None
         self._linked: set[str] = set()
 
