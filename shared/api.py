@@ -212,11 +212,16 @@ def audit(params: Mapping[str, str]) -> Reply:
     if isinstance(limit, str):
         return 400, {"error": limit}
     from shared.runtime import clients
+    from shared.store import InvalidKey
 
     _, _, stores = clients(get_settings())
-    if plan:
-        return 200, {"plan": plan, "entries": [_entry_json(e) for e in stores.audit.for_plan(plan, limit=limit)]}
-    entries = stores.audit.for_product(product, limit=limit)
+    try:
+        if plan:
+            entries = stores.audit.for_plan(plan, limit=limit)
+            return 200, {"plan": plan, "entries": [_entry_json(e) for e in entries]}
+        entries = stores.audit.for_product(product, limit=limit)
+    except InvalidKey as exc:  # too long, or characters Table keys forbid: no such id was ever stored
+        return 400, {"error": f"'{'plan' if plan else 'product'}' cannot be an id: {exc}"}
     return 200, {"product": product, "entries": [_entry_json(e) for e in entries]}
 
 

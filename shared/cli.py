@@ -17,7 +17,8 @@ from shared.rules.account import stage_option_problems, writes_stages
 
 EXIT_OK = 0
 EXIT_INVALID = 2
-EXIT_UPSTREAM = 3  # a service the command needs (Plytix) could not be asked
+EXIT_UPSTREAM = 3  # a service the command needs (Plytix, Graph, storage) could not be asked
+EXIT_CRASH = 1
 
 Configure = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], int]
@@ -108,15 +109,20 @@ def _run_scan(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return EXIT_INVALID
     body = report.to_json()
+    # A pass that skipped work (a plan it could not list, a task Graph refused) still reports what it did,
+    # but does not exit 0: a script or CI step running `scan` must notice.
+    outcome = EXIT_UPSTREAM if body["errors"] else EXIT_OK
     if args.json:
         print(json.dumps(body, indent=2))
-        return EXIT_OK
+        return outcome
     for action in body["actions"]:
         print(f"{action['action']:<15} {action['title'][:70]:<70} {action['reason']}")
     print(f"{'dry run' if args.dry_run else 'scan'} {body['run_id']}: {body['products_seen']} products, "
           f"{body['findings']} findings, planned {body['planned']}, done {body['done']}, "
           f"API calls {body['api_calls']}")
-    return EXIT_OK
+    for error in body["errors"]:
+        print(f"error: {error}", file=sys.stderr)
+    return outcome
 
 
 SUBCOMMANDS: dict[str, tuple[str, Configure, Run]] = {
@@ -129,6 +135,8 @@ SUBCOMMANDS: dict[str, tuple[str, Configure, Run]] = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m shared", description="Plytix-Planner automation tools")
+    parser.add_argument("--debug", action="store_true",
+                        help="on an unexpected failure, print the traceback instead of one line")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, configure, run) in SUBCOMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
@@ -138,5 +146,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run a subcommand. A service that fails past the point a subcommand handles it (Plytix down in the
+    middle of a scan, Graph refusing the app, storage unreachable) is one line and exit 3, named as the
+    HTTP API names it (shared/upstream_errors.py); anything else is one line and exit 1, with the
+    traceback only under --debug."""
+    from shared.upstream_errors import upstream_answer
+
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return int(args.run(args))
+    except Exception as exc:  # noqa: BLE001 - the edge: one line for people, the traceback on request
+        if args.debug:
+            raise
+        answer = upstream_answer(exc)
+        if answer is not None:
+            print(f"{answer[1]['service']}: {answer[1]['error']}", file=sys.stderr)
+            return EXIT_UPSTREAM
+        # Only the type: a message can carry a connection string or a URL with a signature.
+        print(f"unexpected failure ({type(exc).__name__}); run with --debug for the traceback", file=sys.stderr)
+        return EXIT_CRASH

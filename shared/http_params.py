@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Optional
 
 
@@ -11,3 +12,15 @@ def flag(value: Optional[str]) -> Any:
     if value is None:
         return False
     return {"true": True, "1": True, "false": False, "0": False}.get(value.strip().lower(), value)
+
+
+def json_body(body: bytes) -> Any:
+    """The request body parsed as JSON, or ValueError with a message for a 400. The standard parser
+    recurses per nesting level, so a body of a few kilobytes of `[[[[...` raises RecursionError (a 500
+    before this); that is bad input like any other malformed body."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both are ValueErrors
+        raise ValueError(str(exc)) from None

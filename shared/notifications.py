@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Union
 
 from shared.completion_watcher import WatcherDeps, WatcherReport, handle_task_ids
+from shared.http_params import json_body
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_TASK_IDS = 1000
@@ -62,8 +63,8 @@ def receive(body: bytes, params: Mapping[str, str], client_state: Optional[str])
     if not client_state:
         return _error(503, "notifications are not configured: set PLANNER_NOTIFICATION_CLIENT_STATE")
     try:
-        payload = json.loads(body) if body.strip() else None
-    except (ValueError, UnicodeDecodeError) as exc:
+        payload = json_body(body) if body.strip() else None
+    except ValueError as exc:
         return _error(400, f"the body is not valid JSON: {exc}")
     if isinstance(payload, dict) and isinstance(payload.get("value"), list):
         ids, rejected = _from_notifications(payload["value"], client_state)

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Optional
 
-from shared.http_params import flag
+from shared.http_params import flag, json_body
 from shared.observability import get_logger
 from shared.feed import ProductFeed
 from shared.scan import ScanDeps, ScanReport, new_run_id, run_full_scan, select_rules
@@ -48,7 +48,7 @@ class ScanRequest:
 def parse_request(body: bytes, params: Mapping[str, str]) -> ScanRequest:
     """Body `{"dry_run": bool, "rules": [ids]}`; query `?dry_run=true` and `?wait=true`."""
     try:
-        payload = json.loads(body) if body and body.strip() else {}
+        payload = json_body(body) if body and body.strip() else {}
     except ValueError as exc:
         raise BadScanRequest(f"body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):

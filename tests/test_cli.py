@@ -204,3 +204,44 @@ def test_against_plytix_checks_the_stages_on_complete_writes_against_the_dropdow
     ok = run_cli("validate-rules", str(path), "--against-plytix", env=_plytix_env(plytix_sandbox))
     assert (ok.returncode, ok.stderr) == (0, "")
     assert ok.stdout.endswith("every stage on_complete writes is an option of 'workflow_stage'\n")
+
+
+def test_a_service_failing_mid_scan_is_one_line_and_exit_3(plytix_sandbox, graph_sandbox, azurite, table_prefix,
+                                                           tmp_path: Path) -> None:
+    """Plytix refusing the credentials past the point `scan` handles errors: one line naming the service and
+    the settings to check, exit 3, no traceback; --debug shows the traceback for a bug report."""
+    import httpx
+
+    from tests.scan_world import RULES_YAML
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES_YAML)
+    env = _scan_env(plytix_sandbox, graph_sandbox, azurite, table_prefix, rules)
+    httpx.post(f"{plytix_sandbox.url}/_sandbox/faults",
+               json={"endpoint": "plytix.search", "kind": "status", "status": 401, "count": 100})
+    result = run_cli("scan", "--dry-run", env=env)
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.startswith("plytix: ") and "PLYTIX_API_PASSWORD" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert "sandbox-api-password" not in result.stderr
+
+    debug = run_cli("--debug", "scan", "--dry-run", env=env)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+def test_a_scan_that_skipped_a_plan_says_so_and_exits_3(plytix_sandbox, graph_sandbox, azurite, table_prefix,
+                                                        tmp_path: Path) -> None:
+    """A plan Graph will not list: the pass does the rest and reports, but the exit status is not 0."""
+    import httpx
+
+    from tests.scan_world import RULES_YAML
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES_YAML)
+    env = _scan_env(plytix_sandbox, graph_sandbox, azurite, table_prefix, rules)
+    httpx.post(f"{graph_sandbox.url}/_sandbox/faults",
+               json={"endpoint": "graph.list_plan_tasks", "kind": "status", "status": 401, "count": 100})
+    result = run_cli("scan", "--dry-run", env=env)
+    assert result.returncode == 3, result.stderr
+    assert "200 products" in result.stdout
+    assert result.stderr.startswith("error: plan ") and "cannot list its tasks" in result.stderr

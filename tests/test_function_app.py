@@ -294,3 +294,28 @@ def test_a_rule_naming_an_attribute_the_account_lacks_fails_health_and_refuses_s
     assert scan.status_code == 503 and "short_desc" in scan.json()["error"]
     calls = httpx.get(f"{host['plytix'].url}/_sandbox/calls").json()["calls"]
     assert "plytix.search" not in calls, "the scan refused before reading any product"
+
+
+def test_no_input_reaches_a_bare_500(host):
+    """JSON nested past Python's recursion limit and an id longer than a Table key are the caller's fault
+    (400 with a reason); nothing escapes to the host's body-less 500."""
+    headers = {"x-functions-key": KEY}
+    deep = httpx.post(f"{host['base']}/scans", content=b"[" * 100_000 + b"]" * 100_000, headers=headers, timeout=30)
+    assert deep.status_code == 400 and "nested too deeply" in deep.json()["error"]
+    long_id = httpx.get(f"{host['base']}/audit", params={"product": "p" * 600}, headers=headers, timeout=30)
+    assert long_id.status_code == 400 and "'product' cannot be an id" in long_id.json()["error"]
+    slash = httpx.get(f"{host['base']}/audit", params={"product": "a/b"}, headers=headers, timeout=30)
+    assert slash.status_code == 200 and slash.json()["entries"] == []  # keys are encoded, not refused
+
+
+def test_a_failing_service_is_a_502_or_503_naming_it(host):
+    """Plytix refusing the credentials during a scan run in the request is Plytix's failure, not ours:
+    502 with JSON naming the service and the settings to check (never their values)."""
+    headers = {"x-functions-key": KEY}
+    httpx.post(f"{host['plytix'].url}/_sandbox/faults",
+               json={"endpoint": "plytix.search", "kind": "status", "status": 401, "count": 100})
+    refused = httpx.post(f"{host['base']}/scans", params={"wait": "true"}, json={"dry_run": True},
+                         headers=headers, timeout=60)
+    assert refused.status_code == 502, refused.text
+    assert refused.json()["service"] == "plytix" and "PLYTIX_API_PASSWORD" in refused.json()["error"]
+    assert "sandbox-api-password" not in refused.text

@@ -8,7 +8,7 @@ import logging
 
 import azure.functions as func
 
-from shared.blueprints.http_api import json_response
+from shared.blueprints.guard import json_errors, json_response
 from shared.channels.check import run_queued_check
 from shared.channels.webhook import handle_delivery
 from shared.runtime import clients, current_rules, scan_deps
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 @bp.function_name("channel_webhook")
 @bp.route(route="plytix/channel-webhook", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.queue_output(arg_name="checks", queue_name=binding(CHANNEL_CHECKS), connection="AzureWebJobsStorage")
+@json_errors
 def channel_webhook(req: func.HttpRequest, checks: func.Out[str]) -> func.HttpResponse:
     settings = get_settings()
     status, body, message = handle_delivery(

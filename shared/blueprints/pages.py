@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
+from shared.blueprints.guard import json_errors
 from shared.pages import replies
 from shared.pages.replies import PageReply
 
@@ -17,5 +18,6 @@ def _response(reply: PageReply) -> func.HttpResponse:
 
 @bp.function_name("dashboard")
 @bp.route(route="dashboard", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@json_errors
 def dashboard(req: func.HttpRequest) -> func.HttpResponse:
     return _response(replies.dashboard(dict(req.params)))

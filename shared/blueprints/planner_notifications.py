@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from shared.blueprints.http_api import json_response
+from shared.blueprints.guard import json_errors, json_response
 from shared.notifications import receive, work
 from shared.observability import get_logger
 from shared.queues import PLANNER_NOTIFICATIONS, binding
@@ -21,6 +21,7 @@ log = get_logger(__name__)
 @bp.function_name("planner_notifications")
 @bp.route(route="planner/notifications", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.queue_output(arg_name="queued", queue_name=binding(PLANNER_NOTIFICATIONS), connection="AzureWebJobsStorage")
+@json_errors
 def planner_notifications(req: func.HttpRequest, queued: func.Out[list[str]]) -> func.HttpResponse:
     # Anonymous on purpose: Graph's validation request carries no key; each notification carries the
     # clientState, which is the credential (compared in constant time).

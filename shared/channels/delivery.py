@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit
 
+from shared.http_params import json_body
+
 MAX_BODY_BYTES = 1024 * 1024  # 1 MiB: a delivery is a few hundred bytes; more is not Plytix
 SUCCESS = "success"
 _LOOPBACK_NAMES = ("localhost",)
@@ -75,8 +77,8 @@ def parse_delivery(body: bytes) -> Delivery:
     if len(body) > MAX_BODY_BYTES:
         raise DeliveryError(413, f"body is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted")
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = json_body(body)
+    except ValueError as exc:
         raise DeliveryError(400, f"body is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise DeliveryError(400, "body must be a JSON object")
