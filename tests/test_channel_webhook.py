@@ -17,9 +17,9 @@ from sandbox.channels import webhook_body
 from sandbox.graph_state import PRODUCT_DATA_PLAN_ID, USER_IDS
 from shared.store import TableStores
 from tests.channel_world import channel_rules
-from tests.conftest import ROOT
 from tests.scan_world import devhost_env
-from tests.test_function_app import HOST_SETTINGS, _start_devhost
+from tests.devhost_process import running_devhost
+from tests.test_function_app import HOST_SETTINGS
 
 SECRET = "channel-webhook-test-secret"
 HEADER = "X-Plytix-Webhook-Secret"
@@ -35,17 +35,14 @@ def channel_host(plytix_sandbox: Any, graph_sandbox: Any, azurite: str, table_pr
     env = devhost_env(plytix_sandbox.url, graph_sandbox.url, azurite, table_prefix, rules, **HOST_SETTINGS,
                       ENVIRONMENT_NAME="channel-test", PLYTIX_WEBHOOK_SECRET=SECRET,
                       CHANNEL_FEED_ALLOWED_HOSTS="127.0.0.1,*.plytix.com")
-    proc, base = _start_devhost(env)
     plytix = plytix_sandbox.sandbox
     plytix.channels.configure("Amazon-EU", format="csv",
                               columns={"sku": "sku", "item_name": "attributes.amazon_title", "gtin": "gtin"})
-    try:
-        yield {"webhook": f"{base}/plytix/channel-webhook", "plytix": plytix_sandbox, "graph": graph_sandbox,
+    with running_devhost(env, tmp_path) as devhost:
+        yield {"webhook": f"{devhost.base}/plytix/channel-webhook", "plytix": plytix_sandbox, "graph": graph_sandbox,
                "stores": TableStores.from_connection_string(azurite, table_prefix)}
-    finally:
-        proc.terminate()
-        output = proc.communicate(timeout=60)[0].decode(errors="replace")
-        assert SECRET not in output and "sandbox-api-password" not in output, "secrets in the host log"
+    output = devhost.output()
+    assert SECRET not in output and "sandbox-api-password" not in output, "secrets in the host log"
 
 
 def fire(host: dict[str, Any], body: str = "basic", secret: str = SECRET) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -13,10 +12,9 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from devhost.azurite import free_port
 from devhost.index import FunctionIndexError, index_app
 from tests.scan_world import RULES_YAML, devhost_env
-from tests.conftest import ROOT
+from tests.devhost_process import running_devhost
 
 KEY = "test-function-key"
 # The app settings the host resolves in binding expressions (%NAME%): it will not start without them.
@@ -31,7 +29,7 @@ def test_function_app_declares_the_functions_azure_will_index():
     assert set(functions) == {"health", "scans", "scan_status", "audit", "full_sweep", "incremental_pass",
                               "completion_watcher", "writebacks", "writeback_retry", "scan_worker",
                               "channel_webhook", "channel_feed_check", "planner_notifications",
-                              "planner_notification_worker", "dashboard"}
+                              "planner_notification_worker", "dashboard", "openapi"}
     http = {name: (f.route, f.methods, f.auth_level) for name, f in functions.items() if f.route is not None}
     assert http == {"health": ("health", ("GET",), "anonymous"), "scans": ("scans", ("POST",), "function"),
                     "scan_status": ("scans/{run_id}", ("GET",), "function"),
@@ -39,7 +37,8 @@ def test_function_app_declares_the_functions_azure_will_index():
                     "writeback_retry": ("writebacks/{id}/retry", ("POST",), "function"),
                     "channel_webhook": ("plytix/channel-webhook", ("POST",), "anonymous"),
                     "planner_notifications": ("planner/notifications", ("POST",), "anonymous"),
-                    "dashboard": ("dashboard", ("GET",), "function")}
+                    "dashboard": ("dashboard", ("GET",), "function"),
+                    "openapi": ("openapi.json", ("GET",), "anonymous")}
     watcher = functions["completion_watcher"]
     assert (watcher.trigger_type, watcher.schedule_resolved) == ("timerTrigger", "0 */1 * * * *")
     sweep = functions["full_sweep"]
@@ -80,46 +79,10 @@ def host(plytix_sandbox: Any, graph_sandbox: Any, azurite: str, table_prefix: st
     rules.write_text(RULES_YAML)
     env = devhost_env(plytix_sandbox.url, graph_sandbox.url, azurite, table_prefix, rules, **HOST_SETTINGS,
                       ENVIRONMENT_NAME="http-test", DEVHOST_FUNCTION_KEY=KEY)
-    proc, base = _start_devhost(env)
-    try:
-        yield {"base": base, "graph": graph_sandbox, "plytix": plytix_sandbox, "queue_prefix": table_prefix}
-    finally:
-        proc.terminate()
-        output = proc.communicate(timeout=20)[0].decode(errors="replace")
-        assert "sandbox-api-password" not in output and "AccountKey=" not in output, "secrets in the host log"
-
-
-def _start_devhost(env: dict[str, str], attempts: int = 3) -> tuple[subprocess.Popen, str]:
-    """Start devhost on a free port. The port is free when chosen, but another process may listen on it
-    before devhost binds it: then the answer is not devhost's, and we try again on another port."""
-    for _ in range(attempts):
-        port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "devhost", "--port", str(port), "--no-timers",
-                                 "--queue-poll-interval", "0.2"], cwd=ROOT,
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}/api"
-        if _wait_until_serving(base, proc):
-            return proc, base
-        proc.terminate()
-        proc.communicate(timeout=20)
-    raise RuntimeError(f"devhost found its port taken {attempts} times")
-
-
-def _wait_until_serving(base: str, proc: subprocess.Popen) -> bool:
-    """True once devhost answers; False when the port answers as another server or devhost could not bind."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            output = proc.stdout.read().decode(errors="replace")  # type: ignore[union-attr]
-            if "Address already in use" in output:
-                return False
-            raise RuntimeError(f"devhost exited: {output}")
-        try:
-            answer = httpx.get(f"{base}/health", timeout=2)
-            return answer.headers.get("server", "").startswith("devhost")
-        except httpx.TransportError:
-            time.sleep(0.1)  # polling a port with a deadline, not waiting for an effect
-    raise RuntimeError("devhost did not start serving within 60 s")
+    with running_devhost(env, tmp_path) as devhost:
+        yield {"base": devhost.base, "graph": graph_sandbox, "plytix": plytix_sandbox, "queue_prefix": table_prefix}
+    output = devhost.output()
+    assert "sandbox-api-password" not in output and "AccountKey=" not in output, "secrets in the host log"
 
 
 def test_health_reports_version_and_every_dependency_without_secrets(host):

@@ -23,7 +23,8 @@ from azure.storage.queue import QueueClient
 from shared.notifications import work
 from shared.writeback import WritebackState
 from tests.test_channel_webhook import poll
-from tests.test_function_app import HOST_SETTINGS, _start_devhost
+from tests.devhost_process import running_devhost
+from tests.test_function_app import HOST_SETTINGS
 from tests.scan_world import devhost_env
 from tests.writeback_world import WritebackWorld, writeback_world
 
@@ -35,14 +36,10 @@ def push(world: dict, azurite: str, table_prefix: str, tmp_path: Path) -> Iterat
     wb = writeback_world(world, tmp_path)
     env = devhost_env(world["plytix"].url, world["graph"].url, azurite, table_prefix, Path(wb.settings.RULES_FILE),
                       **HOST_SETTINGS, ENVIRONMENT_NAME="test", PLANNER_NOTIFICATION_CLIENT_STATE=CLIENT_STATE)
-    proc, base = _start_devhost(env)
     queue = QueueClient.from_connection_string(azurite, f"{table_prefix}-planner-notifications")
-    try:
-        yield {"url": f"{base}/planner/notifications", "wb": wb, "queue": queue}
-    finally:
-        proc.terminate()
-        output = proc.communicate(timeout=60)[0].decode(errors="replace")
-        assert CLIENT_STATE not in output, "the clientState is in the host log"
+    with running_devhost(env, tmp_path) as devhost:
+        yield {"url": f"{devhost.base}/planner/notifications", "wb": wb, "queue": queue}
+    assert CLIENT_STATE not in devhost.output(), "the clientState is in the host log"
 
 
 def graph_notification(task_id: str, client_state: str = CLIENT_STATE) -> dict[str, Any]:

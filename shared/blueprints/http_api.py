@@ -1,4 +1,4 @@
-"""HTTP triggers: health (anonymous), scans, scan status, audit and the write-back outbox (function key).
+"""HTTP triggers: health and the OpenAPI document (anonymous), scans, scan status, audit and the write-back outbox (function key).
 Adapters only: see shared/api.py and shared/writeback/admin.py."""
 
 from __future__ import annotations
@@ -21,6 +21,13 @@ bp = func.Blueprint()
 @json_errors
 def health(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(*api.health(dict(req.params)))
+
+
+@bp.function_name("openapi")
+@bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@json_errors
+def openapi(req: func.HttpRequest) -> func.HttpResponse:
+    return json_response(200, api.openapi_document())
 
 
 @bp.function_name("scans")
