@@ -1,6 +1,6 @@
 """`python -m bench` (make bench): every bench in turn: Plytix search calls, the full scan, the change feed,
 then job 5's channel webhook and feed check, job 4's watcher and notification endpoint, the operations
-page's storage requests, and job 6's duplicate index.
+page's storage requests, health under probe load, and job 6's duplicate index.
 
 Arguments (`--sizes 1000 10000`) are passed to each bench unchanged.
 """
@@ -10,7 +10,8 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from bench import change_feed_cost, channels, dashboard, plytix_calls, quality_index, scan_cost, writeback
+from bench import (change_feed_cost, channels, dashboard, health_load, plytix_calls, quality_index, scan_cost,
+                   writeback)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -24,6 +25,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     writeback.main([])  # its own arguments: plan sizes, notification rate and duration
     print()
     dashboard.main([])  # its own arguments: open links
+    print()
+    health_load.main([])  # its own arguments: request rate and duration
     print()
     quality_index.main([])  # its own arguments: catalog sizes of job 6's duplicate index
 

@@ -90,12 +90,14 @@ def local_host(plytix_url: str, graph_url: str, storage: str, rules: Path, **set
         host.wait(timeout=60)
 
 
-def wait_until_answering(url: str, *, ready_status: int, deadline_s: float = 60) -> None:
-    """Poll `url` with an empty JSON body until it answers `ready_status` (the app is imported)."""
+def wait_until_answering(url: str, *, ready_status: int, deadline_s: float = 60, method: str = "POST") -> None:
+    """Poll `url` (a POST with an empty JSON body, or a GET) until it answers `ready_status` (the app is
+    imported)."""
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         try:
-            if httpx.post(url, json={}, timeout=2).status_code == ready_status:
+            body = {"json": {}} if method == "POST" else {}
+            if httpx.request(method, url, timeout=2, **body).status_code == ready_status:
                 return
         except httpx.TransportError:
             pass

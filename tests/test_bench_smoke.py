@@ -79,3 +79,11 @@ def test_dashboard_bench_reads_each_table_in_the_fewest_pages(azurite: str) -> N
     assert result.requests["links"] == {"query": 1} and result.requests["audit"] == {"query": 1}
     assert result.row()[4] == "1+1" and int(result.row()[5]) <= 3  # outbox, runs, watermark
     assert result.page_bytes > 0
+
+
+def test_health_bench_answers_from_the_cache_without_upstream_calls(azurite: str) -> None:
+    from bench import health_load
+
+    load = health_load.measure(azurite, rate=10, seconds=1, sequential=3)
+    assert (len(load.at_rate), len(load.sequential)) == (10, 3)
+    assert load.upstream_calls == 0
