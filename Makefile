@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 CHECKOV_VENV := .venv-checkov
 CHECKOV_VERSION := 3.3.30
 
-.PHONY: setup test demo run sandbox bench clean
+.PHONY: setup lint test demo run sandbox bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,12 @@ $(CHECKOV_VENV)/.installed:
 
 setup: $(VENV)/.installed node_modules/.installed
 
-test: setup $(CHECKOV_VENV)/.installed
+# ruff (lint) and mypy (types), configured in pyproject.toml; `make test` runs them first.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: setup lint $(CHECKOV_VENV)/.installed
 	CHECKOV_BIN=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest -q
 
 demo: setup

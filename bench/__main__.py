@@ -10,8 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from bench import (change_feed_cost, channels, dashboard, health_load, plytix_calls, quality_index, scan_cost,
-                   writeback)
+from bench import change_feed_cost, channels, dashboard, health_load, plytix_calls, quality_index, scan_cost, writeback
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -192,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to send webhooks")
     parser.add_argument("--rate", type=float, default=50.0, help="webhooks per second")
     args, _ = parser.parse_known_args(argv)  # `python -m bench` hands every bench the same arguments
-    print(f"Job-5 channel webhook and feed check; local host, stand-ins and Azurite in their own processes",
+    print("Job-5 channel webhook and feed check; local host, stand-ins and Azurite in their own processes",
           flush=True)
     azurite = start_azurite(ROOT)
     try:

@@ -13,8 +13,8 @@ import argparse
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Sequence
 
 from bench.table import render

@@ -15,6 +15,6 @@ def render(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     if any(len(row) != len(header) for row in table):
         raise ValueError("every row needs exactly one cell per header column")
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in table]
+    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=False)) for row in table]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)

@@ -129,7 +129,7 @@ def watcher_calls(storage: str, tasks: int) -> list[CallRow]:
         existing = len(w.graph.sandbox.plan_tasks(PRODUCT_DATA_PLAN_ID))  # type: ignore[attr-defined]
         w.graph.sandbox.seed_tasks(PRODUCT_DATA_PLAN_ID, tasks - existing, completed=True)  # type: ignore[attr-defined]
         open_tasks = w.open_task_ids()
-        for (label, mode), (task_id, product_id) in zip(MODES.items(), open_tasks):
+        for (label, mode), (task_id, product_id) in zip(MODES.items(), open_tasks, strict=False):
             first = run_watcher(w.watcher(mode)).graph_calls
             quiet = run_watcher(w.watcher(mode)).graph_calls
             w.graph.sandbox.complete_task(task_id, by=PERSON)  # type: ignore[attr-defined]
@@ -155,7 +155,7 @@ def latency_in_periods(storage: str) -> list[tuple[str, ...]]:
         scenarios = [("v1.0", PlannerDelta.off, 0), ("v1.0, 2 PATCHes fail", PlannerDelta.off, 2),
                      ("delta", PlannerDelta.beta, 0), ("delta, 2 PATCHes fail", PlannerDelta.beta, 2)]
         run_watcher(w.watcher(PlannerDelta.beta))  # the delta mode's first round, before any completion
-        for (label, mode, failures), (task_id, product_id) in zip(scenarios, open_tasks):
+        for (label, mode, failures), (task_id, product_id) in zip(scenarios, open_tasks, strict=False):
             w.graph.sandbox.complete_task(task_id, by=PERSON)  # type: ignore[attr-defined]
             if failures:
                 w.plytix.app.faults.add("plytix.patch_product", {"kind": "status", "status": 500, "count": failures})

@@ -20,8 +20,7 @@ from azure.functions.queue import QueueMessage as FunctionMessage
 
 from devhost.host_config import HostOptions
 from devhost.http_server import HttpFunctions, HttpServer
-from devhost.index import (HTTP_TRIGGER, QUEUE_TRIGGER, TIMER_TRIGGER, FunctionIndexError, IndexedFunction,
-                           index_app)
+from devhost.index import HTTP_TRIGGER, QUEUE_TRIGGER, TIMER_TRIGGER, FunctionIndexError, IndexedFunction, index_app
 from devhost.invoker import Invoker
 from devhost.queues import QueueListener, StorageQueues
 from devhost.timers import TimerRunner

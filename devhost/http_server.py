@@ -107,7 +107,7 @@ class HttpFunctions:
         try:
             result = self._invoker.invoke(route.function, request, reason=f"HTTP {method} {split.path}")
             return _to_reply(route.function.name, result)
-        except Exception:  # logged by the invoker with the traceback; the client learns nothing more
+        except Exception:  # noqa: BLE001 - logged by the invoker with the traceback; the client learns nothing more
             return json_reply(500, {"error": "the function failed; see the devhost log"})
 
     def _has_key(self, query: dict[str, list[str]], headers: dict[str, str]) -> bool:
@@ -182,7 +182,7 @@ def _make_handler(functions: HttpFunctions) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         server_version = "devhost"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args: Any) -> None:  # stdlib signature
             return  # requests are logged below, without their query strings
 
         def _dispatch(self) -> None:

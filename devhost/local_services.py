@@ -92,5 +92,5 @@ class LocalServices:
             stopper = self._stoppers.pop()
             try:
                 stopper()
-            except Exception:  # noqa: BLE001 - report and go on stopping the rest
+            except Exception:  # report and go on stopping the rest
                 log.exception("stopping a local service failed")

@@ -62,7 +62,7 @@ class NcrontabSchedule:
                                     "plans, not on Flex Consumption; use a six-field NCRONTAB expression")
             raise ScheduleError(f"schedule {expression!r} must have 6 fields "
                                 f"(second minute hour day month day-of-week), it has {len(fields)}")
-        for text, (name, low, high, names) in zip(fields, _FIELDS):
+        for text, (name, low, high, names) in zip(fields, _FIELDS, strict=False):
             _check_field(expression, text, name, low, high, names)
         return cls(" ".join(fields))
 

@@ -26,8 +26,8 @@ import logging
 import threading
 from typing import Any, Mapping, Optional
 
-from azure.functions.queue import QueueMessage as FunctionMessage
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.functions.queue import QueueMessage as FunctionMessage
 from azure.storage.queue import QueueClient
 from azure.storage.queue import QueueMessage as StorageMessage
 
@@ -152,7 +152,7 @@ class QueueListener(threading.Thread):
             except AzureError as exc:  # storage down or unreachable: keep the loop alive, try again
                 log.warning("queue %r: %s", self._queue.queue_name, type(exc).__name__)
                 handled = 0
-            except Exception:  # noqa: BLE001 - a listener must outlive any one bad message
+            except Exception:  # a listener must outlive any one bad message
                 log.exception("queue %r: unexpected error; polling goes on", self._queue.queue_name)
                 handled = 0
             if not handled:
@@ -186,7 +186,7 @@ class QueueListener(threading.Thread):
         try:
             self._invoker.invoke(self._function, trigger,
                                  reason=f"New queue message detected on '{self._queue.queue_name}'.")
-        except Exception:  # the invoker logged it with its traceback
+        except Exception:  # noqa: BLE001 - the invoker logged it with its traceback
             self._failed(message)
             return
         self._queue.delete_message(message)

@@ -196,7 +196,7 @@ def _make_handler(app: App) -> type[BaseHTTPRequestHandler]:
         disable_nagle_algorithm = True
         server_version = f"sandbox-{app.name}"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args: Any) -> None:  # stdlib signature
             return  # quiet: tests and the demo print what matters themselves
 
         def _dispatch(self) -> None:

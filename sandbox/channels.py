@@ -208,7 +208,7 @@ def _csv_pieces(config: ChannelConfig, rows: list[dict[str, Any]]) -> Iterator[s
     columns = list(config.columns)
     line = io.StringIO()
     writer = csv.writer(line, lineterminator="\n")
-    for row in [dict(zip(columns, columns)), *_mixed(config, rows, "csv")]:
+    for row in [dict(zip(columns, columns, strict=True)), *_mixed(config, rows, "csv")]:
         if row == "EXTRA_FIELD":
             yield "broken,row,with,too,many,fields,for,the,header\n"
             continue

@@ -462,7 +462,7 @@ class GraphSandbox:
         """A person (`by`, a UPN or object id) gives the task to exactly the users in `to`."""
         with self.app.lock:
             users = [self.state.find_user(name) for name in [*to, by]]
-            unknown = [name for name, user in zip([*to, by], users) if user is None]
+            unknown = [name for name, user in zip([*to, by], users, strict=False) if user is None]
             if unknown:
                 raise graph_error(404, "Request_ResourceNotFound", f"No user {', '.join(map(repr, unknown))}.")
             return self.state.set_assignees(task_id, [u["id"] for u in users[:-1] if u],

@@ -45,12 +45,25 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 from urllib.parse import urlencode
 
 from sandbox.base import App, HttpError, Request, Response, RunningServer
-from sandbox.channels import ChannelFeeds
 from sandbox.catalog import STATUSES, AttributeDef, Category, build_catalog, completeness, is_empty, iso
+from sandbox.channels import ChannelFeeds
 from sandbox.plytix_limits import TOKEN_RATE_PER_SECOND, SandboxConfig, _FixedWindow, _TokenIssuer
-from sandbox.plytix_search import (MAX_SEARCH_ATTRIBUTES, ORDER_LIMIT, _NUMBER_OPS, Product, _error, _Field,
-                                   _number, _page, _pagination, _parse_search, _product_fields, _SearchRequest,
-                                   _sorted, _system)
+from sandbox.plytix_search import (
+    _NUMBER_OPS,
+    MAX_SEARCH_ATTRIBUTES,
+    ORDER_LIMIT,
+    Product,
+    _error,
+    _Field,
+    _number,
+    _page,
+    _pagination,
+    _parse_search,
+    _product_fields,
+    _SearchRequest,
+    _sorted,
+    _system,
+)
 
 DEV_API_KEY = "sandbox-api-key"
 DEV_API_PASSWORD = "sandbox-api-password"
@@ -201,7 +214,7 @@ class PlytixSandbox:
     def _check_rate(self) -> None:
         now = time.monotonic()
         over = [(wait, window, limit) for window, limit in
-                zip(self._windows, (self.config.rate_per_10s, self.config.rate_per_hour))
+                zip(self._windows, (self.config.rate_per_10s, self.config.rate_per_hour), strict=True)
                 if limit is not None and (wait := window.hit(limit, now)) is not None]
         if over:
             self._counters["rate_limited"] += 1

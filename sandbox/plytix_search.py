@@ -192,10 +192,13 @@ def _compile_condition(cond: Any, fields: dict[str, _Field]) -> Predicate:
         if not isinstance(value, list):
             raise _invalid(key, f"operator {op!r} needs a list value")
         wanted = set(value)  # "Multiselect and Dropdown attributes are case sensitive" (collection)
-        if kind == "multi":
-            positive: Predicate = lambda p: any(v in wanted for v in (get(p) or ()))
-        else:
-            positive = lambda p: get(p) in wanted
+        def any_wanted(p: Product) -> bool:
+            return any(v in wanted for v in (get(p) or ()))
+
+        def is_wanted(p: Product) -> bool:
+            return get(p) in wanted
+
+        positive: Predicate = any_wanted if kind == "multi" else is_wanted
         # Negations match products without a value too (UNVERIFIED).
         return positive if op == "in" else (lambda p: not positive(p))
     if op == "like":

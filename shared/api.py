@@ -108,7 +108,7 @@ def poison_report(settings: Any) -> Any:
     try:
         return queues(settings).poison_report()
     except ValueError:  # no queue endpoint configured: cannot tell, so not healthy
-        return PoisonReport({name: None for name in poison_queue_names(settings.QUEUE_PREFIX)})
+        return PoisonReport(dict.fromkeys(poison_queue_names(settings.QUEUE_PREFIX)))
 
 
 def _writebacks(stores: Any) -> dict[str, Any]:

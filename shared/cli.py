@@ -155,7 +155,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except Exception as exc:  # noqa: BLE001 - the edge: one line for people, the traceback on request
+    except Exception as exc:  # the edge: one line for people, the traceback on request
         if args.debug:
             raise
         answer = upstream_answer(exc)

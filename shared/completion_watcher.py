@@ -26,13 +26,21 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 
 from shared.observability import get_logger, log_event
 from shared.planner import PlannerClient, PlannerError, PlannerNotFound, PlannerTask
+from shared.planner_delta import read_plan_delta
 from shared.plytix import PlytixClient
 from shared.rules import RulesFile
-from shared.planner_delta import read_plan_delta
 from shared.settings import PlannerDelta, Settings
 from shared.store import AuditEntry, ConcurrentUpdate, CursorStore, Link, LinkState, TableStores
-from shared.writeback import (Outbox, Writeback, WritebackContext, WritebackState, on_complete_of, process,
-                              record_completion, writeback_context)
+from shared.writeback import (
+    Outbox,
+    Writeback,
+    WritebackContext,
+    WritebackState,
+    on_complete_of,
+    process,
+    record_completion,
+    writeback_context,
+)
 
 log = get_logger(__name__)
 WATCHED_STATES = {LinkState.open, LinkState.completed}

@@ -17,11 +17,11 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Mapping, Optional
+from typing import Callable, Mapping, Optional
 
+from shared.feed import ProductFeed
 from shared.http_params import flag, json_body
 from shared.observability import get_logger
-from shared.feed import ProductFeed
 from shared.scan import ScanDeps, ScanReport, new_run_id, run_full_scan, select_rules
 from shared.store import ConcurrentUpdate, RunStatus, ScanRun
 from shared.store.runs import check_run_id, stored_report

@@ -26,7 +26,6 @@ from shared.rules.product_view import DETAILS_READ
 from shared.store import FamilyCacheStore, FamilyEntry
 
 
-
 def lacks_details(product: dict[str, Any]) -> bool:
     """True when the product dict does not say its family or its level (and no GET has been merged in)."""
     if product.get(DETAILS_READ):

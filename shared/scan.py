@@ -212,7 +212,7 @@ def _read_and_reconcile(deps: ScanDeps, rules: list[Rule], report: ScanReport, f
     families = feed.families()
     details = DetailResolver(deps.plytix, deps.stores.families, write=not report.dry_run)
     attributes = set().union(*(rule.needed_attributes() for rule in rules)) if rules else set()
-    links_by_rule = {rule.id: {l.fingerprint: l for l in deps.stores.links.list_rule(rule.id)} for rule in rules}
+    links_by_rule = {rule.id: {link.fingerprint: link for link in deps.stores.links.list_rule(rule.id)} for rule in rules}
     watched = _linked_products(links_by_rule)
     findings: dict[str, list[Finding]] = defaultdict(list)
     read: set[str] = set()  # watched products this pass evaluated (memory grows with links, not catalog)
@@ -241,7 +241,7 @@ def _read_and_reconcile(deps: ScanDeps, rules: list[Rule], report: ScanReport, f
             if events is not None:
                 events.register(product_id, product_changes, event_found)
             found += event_found
-        except Exception as exc:  # noqa: BLE001 - one odd product must not stop the pass for the catalog
+        except Exception as exc:  # one odd product must not stop the pass for the catalog
             log.exception("evaluating product %s failed", product_id)
             report.errors.append(f"product {product_id!r}: {exc.__class__.__name__}: {exc}")
             report.retry_products.add(product_id)
@@ -358,7 +358,7 @@ def _reconcile(deps: ScanDeps, rules: list[Rule], links_by_rule: dict[str, dict[
     settings, now = deps.settings, deps.clock()
     overflow = deps.rules_file.plan_overflow
     plan_ids = {f.plan_id for fs in findings.values() for f in fs} | {
-        l.plan_id for links in links_by_rule.values() for l in links.values() if l.plan_id}
+        link.plan_id for links in links_by_rule.values() for link in links.values() if link.plan_id}
     if overflow.spill_plan_id and plan_ids:
         plan_ids.add(overflow.spill_plan_id)
     # a dry run's launch-wave plan that does not exist yet has no tasks to list

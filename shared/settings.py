@@ -16,8 +16,16 @@ from enum import Enum
 from functools import lru_cache
 from typing import Mapping, Optional
 
-from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 # Table names: 3-63 alphanumeric characters, starting with a letter; the prefix leaves room for the
 # longest suffix we append ("taskindex").

@@ -40,7 +40,7 @@ def running_devhost(env: dict[str, str], log_dir: Path, attempts: int = 3) -> It
 
 
 def _start(env: dict[str, str], log_dir: Path, attempts: int) -> Devhost:
-    for attempt in range(attempts):
+    for _ in range(attempts):
         port = free_port()
         log = log_dir / f"devhost-{port}.log"
         with log.open("wb") as out:

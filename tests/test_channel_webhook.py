@@ -17,8 +17,8 @@ from sandbox.channels import webhook_body
 from sandbox.graph_state import PRODUCT_DATA_PLAN_ID, USER_IDS
 from shared.store import TableStores
 from tests.channel_world import channel_rules
-from tests.scan_world import devhost_env
 from tests.devhost_process import running_devhost
+from tests.scan_world import devhost_env
 from tests.test_function_app import HOST_SETTINGS
 
 SECRET = "channel-webhook-test-secret"

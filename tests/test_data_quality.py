@@ -17,8 +17,13 @@ import pytest
 
 from sandbox.graph_state import PRODUCT_DATA_PLAN_ID
 from shared.rules import RulesError, build_rules, parse_rules
-from shared.rules.data_quality import (DataQualityRule, expected_check_digit, gtin_check_digit_ok, normalise_code,
-                                       normalise_gtin)
+from shared.rules.data_quality import (
+    DataQualityRule,
+    expected_check_digit,
+    gtin_check_digit_ok,
+    normalise_code,
+    normalise_gtin,
+)
 from shared.rules.product_view import ProductView
 from shared.scan import ScanDeps, run_full_scan, run_incremental_scan
 from shared.store import LinkState, TableStores

@@ -88,7 +88,7 @@ def test_first_pass_is_a_baseline_and_a_stage_flip_flop_creates_one_set(events_w
         sandbox.edit_product(product["id"], attributes={"workflow_stage": stage})
         run_incremental_scan(deps)
     assert len(tasks(world, "Launch")) == 2  # still the one set
-    assert Counter(l.state for l in deps.stores.links.list_rule("launch")) == Counter({LinkState.closed: 2})
+    assert Counter(link.state for link in deps.stores.links.list_rule("launch")) == Counter({LinkState.closed: 2})
 
 
 def test_review_shows_old_and_new_and_a_second_change_updates_the_same_task(events_world):

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from devhost.index import FunctionIndexError, index_app
-from tests.scan_world import RULES_YAML, devhost_env
 from tests.devhost_process import running_devhost
+from tests.scan_world import RULES_YAML, devhost_env
 
 KEY = "test-function-key"
 # The app settings the host resolves in binding expressions (%NAME%): it will not start without them.

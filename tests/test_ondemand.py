@@ -11,6 +11,7 @@ import pytest
 
 from shared import ondemand
 from shared.ondemand import BadScanRequest, ScanRequest, parse_request
+from shared.plytix.errors import AuthError
 from shared.store import RunStatus, ScanRun
 from shared.store.runs import MAX_STORED_ACTIONS, stored_report
 from tests.scan_world import RULE_ID
@@ -56,7 +57,7 @@ def test_a_failed_try_is_recorded_raised_for_the_host_to_retry_and_the_retry_fin
     deps = world["deps"]
     run, message = ondemand.queue_run(deps, ScanRequest(dry_run=True))
     world["plytix"].sandbox.app.faults.add("plytix.search", {"kind": "status", "status": 401, "count": 10})
-    with pytest.raises(Exception):
+    with pytest.raises(AuthError):
         ondemand.work(deps, message.encode(), dequeue_count=1)
     failed = deps.stores.runs.get(run.run_id)
     assert failed.status is RunStatus.retrying and failed.attempts == 1 and failed.finished is None
@@ -73,7 +74,7 @@ def test_the_last_try_leaves_the_run_failed(world: dict) -> None:
     deps = world["deps"]
     run, message = ondemand.queue_run(deps, ScanRequest(dry_run=True))
     world["plytix"].sandbox.app.faults.add("plytix.search", {"kind": "status", "status": 401, "count": 10})
-    with pytest.raises(Exception):
+    with pytest.raises(AuthError):
         ondemand.work(deps, message.encode(), dequeue_count=ondemand.MAX_TRIES)
     failed = deps.stores.runs.get(run.run_id)
     assert failed.status is RunStatus.failed and failed.finished is not None

@@ -18,8 +18,8 @@ from schemathesis.checks import content_type_conformance, not_a_server_error, st
 
 from devhost.index import index_app
 from shared.api import openapi_document
-from tests.scan_world import RULES_YAML, devhost_env
 from tests.devhost_process import running_devhost
+from tests.scan_world import RULES_YAML, devhost_env
 from tests.test_function_app import HOST_SETTINGS, KEY
 
 WEBHOOK_SECRET = "fuzz-webhook-secret"

@@ -12,14 +12,15 @@ import httpx
 import pytest
 from azure.storage.queue import QueueServiceClient
 
+from devhost.browser import DESKTOP, PHONE, screenshot
 from shared.pages.charts import bars, grouped_columns
 from shared.pages.dashboard import actions_per_day
 from shared.plytix.ratelimit import RateLimiter
 from shared.store import AuditEntry, LinkState, TableStores
 from shared.writeback import Outbox, Writeback, WritebackState
-from devhost.browser import DESKTOP, PHONE, screenshot
 from tests.browser import browser, horizontal_overflow  # noqa: F401 - fixture
 from tests.test_function_app import KEY, host  # noqa: F401 - fixture
+
 SCRIPT_TEXT = "<script>document.title='owned'</script>"
 
 

@@ -55,8 +55,8 @@ def test_a_full_plan_gets_digest_tasks_and_no_create_graph_would_refuse(world):
     digests = [t for t in ours if "need data" in t["title"]]
     assert digests and len(ours) == ROOM + len(digests) == report.done["create"]
     assert len(_active(world, PRODUCT_DATA_PLAN_ID)) <= PLANNER_ACTIVE_TASK_LIMIT
-    group_links = [l for l in deps.stores.links.list_rule(RULE_ID) if l.data.get("kind") == "group"]
-    assert sum(len(l.data["members"]) for l in group_links) == findings - ROOM
+    group_links = [link for link in deps.stores.links.list_rule(RULE_ID) if link.data.get("kind") == "group"]
+    assert sum(len(link.data["members"]) for link in group_links) == findings - ROOM
 
     entries = deps.stores.audit.for_plan(PRODUCT_DATA_PLAN_ID)
     assert [e.action for e in entries] == ["plan_overflow"]

@@ -16,16 +16,16 @@ from typing import Any, Iterator
 from urllib.parse import quote
 
 import httpx
-from azure.core.exceptions import ResourceNotFoundError
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueClient
 
 from shared.notifications import work
 from shared.writeback import WritebackState
-from tests.test_channel_webhook import poll
 from tests.devhost_process import running_devhost
-from tests.test_function_app import HOST_SETTINGS
 from tests.scan_world import devhost_env
+from tests.test_channel_webhook import poll
+from tests.test_function_app import HOST_SETTINGS
 from tests.writeback_world import WritebackWorld, writeback_world
 
 CLIENT_STATE = "planner-notification-test-state"

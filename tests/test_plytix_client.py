@@ -19,8 +19,18 @@ import pytest
 
 from sandbox.catalog import GAP_CANDIDATES
 from sandbox.plytix import DEV_API_KEY, DEV_API_PASSWORD, PlytixSandbox
-from shared.plytix import (AuthError, Conflict, NotFound, OrderTooBroad, PlytixClient, PlytixError, RateLimited,
-                           RateLimiter, Unavailable, ValidationFailed)
+from shared.plytix import (
+    AuthError,
+    Conflict,
+    NotFound,
+    OrderTooBroad,
+    PlytixClient,
+    PlytixError,
+    RateLimited,
+    RateLimiter,
+    Unavailable,
+    ValidationFailed,
+)
 from shared.plytix.ratelimit import WaitTooLong
 from shared.plytix.retry import backoff_delay, retry_after_seconds
 from shared.plytix.tokens import TokenCache, token_lifetime

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from sandbox.base import Request
-from sandbox.catalog import (COMPLETENESS_OF, GAP_CANDIDATES, WORKFLOW_STAGES, build_catalog, is_empty)
+from sandbox.catalog import COMPLETENESS_OF, GAP_CANDIDATES, WORKFLOW_STAGES, build_catalog, is_empty
 from sandbox.plytix import DEV_API_KEY, DEV_API_PASSWORD, PlytixSandbox
 
 MODIFIED_FORMAT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")

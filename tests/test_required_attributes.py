@@ -13,7 +13,6 @@ from shared.rules import ProductView, Rule, build_rules, fingerprint, load_rules
 from shared.rules.findings import CHECKLIST_LIMIT, Requirement, missing_summary
 from shared.rules.required_attributes import RequiredAttributesRule
 from shared.rules.templates import MAX_TITLE_LENGTH
-
 from tests.conftest import ROOT
 from tests.rules_text import HEAD
 

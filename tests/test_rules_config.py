@@ -6,14 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import ROOT
-from tests.rules_text import HEAD
+from pydantic import ValidationError
 
 from shared.rules import RulesError, build_rules, load_rules, parse_rules
 from shared.rules.config import DEFAULT_STATUSES, RULE_TYPES
 from shared.settings import ReopenPolicy
-
+from tests.conftest import ROOT
+from tests.rules_text import HEAD
 
 # Lines 1-6; the first rule starts on line 7.
 
@@ -289,7 +288,7 @@ def test_content_hash_follows_content_not_formatting() -> None:
 
 def test_models_are_frozen() -> None:
     rule = parse_rules(HEAD + RULE).rules[0]
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         rule.name = "changed"  # type: ignore[misc]
 
 

@@ -72,7 +72,7 @@ def _reference_urls(task: dict) -> list[str]:
 def test_fixing_a_product_ticks_then_closes_its_task(world):
     deps, sandbox = world["deps"], world["plytix"].sandbox
     run_full_scan(deps)
-    link = next(l for l in deps.stores.links.list_rule(RULE_ID) if len(l.data["missing"]) >= 2)
+    link = next(lnk for lnk in deps.stores.links.list_rule(RULE_ID) if len(lnk.data["missing"]) >= 2)
     missing = link.data["missing"]
 
     sandbox.edit_product(link.product_id, attributes=_fill(sandbox, missing[:1]))
@@ -220,7 +220,7 @@ def test_creation_cap_defers_the_rest_to_the_next_scan(world):
 def test_a_storm_in_one_family_becomes_one_grouped_task(world):
     deps = with_settings(world["deps"], GROUP_THRESHOLD=2)
     report = run_full_scan(deps)
-    groups = [l for l in deps.stores.links.list_rule(RULE_ID) if l.data.get("kind") == "group"]
+    groups = [link for link in deps.stores.links.list_rule(RULE_ID) if link.data.get("kind") == "group"]
     assert groups, "families with more than 2 findings are grouped"
     grouped = sum(len(g.data["members"]) for g in groups)
     individual = report.done["create"] - len(groups)

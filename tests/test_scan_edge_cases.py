@@ -30,7 +30,7 @@ def task_by_id(world, task_id):
 
 def complete_products(world, deps):
     """Selected products (single/parent) that no link is about: break them to make new findings."""
-    linked = {l.product_id for l in links(deps)}
+    linked = {link.product_id for link in links(deps)}
     for link in links(deps):
         linked.update(m["product_id"] for m in (link.data.get("members") or {}).values())
     return [p for p in world["plytix"].sandbox.products() if p["product_level"] in (0, 1) and p["id"] not in linked]
@@ -39,7 +39,7 @@ def complete_products(world, deps):
 def test_a_product_that_slips_between_pages_keeps_its_task(world):
     deps, sandbox = world["deps"], world["plytix"].sandbox
     run_full_scan(deps)
-    by_product = {l.product_id: l for l in links(deps)}
+    by_product = {link.product_id: link for link in links(deps)}
     order = [p["id"] for p in sandbox.products()]
     k = next(i for i in range(100, 200) if order[i] in by_product)
     victim = by_product[order[k]]
@@ -75,7 +75,7 @@ def test_an_unread_stale_claim_is_not_closed_and_is_adopted_when_read(world):
     httpx.post(f"{graph.url}/_sandbox/faults", json={"endpoint": "graph.create_task", "kind": "drop"})
     first = run_incremental_scan(deps)
     assert first.skipped["create"] == 1
-    [pending] = [l for l in links(deps) if l.state is LinkState.pending]
+    [pending] = [link for link in links(deps) if link.state is LinkState.pending]
     second = run_incremental_scan(deps)  # nothing changed: the product is re-read because its work was left
     assert second.done["adopt"] == 1
     link = deps.stores.links.get(RULE_ID, pending.fingerprint)
@@ -87,7 +87,7 @@ def test_an_unread_stale_claim_is_not_closed_and_is_adopted_when_read(world):
 def test_a_group_member_broken_again_is_not_shown_as_fixed(world):
     deps, sandbox = with_settings(world["deps"], GROUP_THRESHOLD=2), world["plytix"].sandbox
     run_full_scan(deps)
-    group = next(l for l in links(deps) if l.data.get("kind") == "group")
+    group = next(link for link in links(deps) if link.data.get("kind") == "group")
     member_fp, info = next(iter(group.data["members"].items()))
     sandbox.edit_product(info["product_id"], attributes=_fill(sandbox, ALL_REQUIRED))
     run_full_scan(deps)
@@ -105,7 +105,7 @@ def test_new_findings_joining_a_completed_group_get_a_task_under_the_leave_polic
     sandbox, graph = world["plytix"].sandbox, world["graph"].sandbox
     run_full_scan(deps)
     families = {f["id"]: f.get("name") or f["id"] for f in deps.plytix.list_families()}
-    group = next(l for l in links(deps) if l.data.get("kind") == "group")
+    group = next(link for link in links(deps) if link.data.get("kind") == "group")
     graph.complete_task(group.task_id, by="content.editor@contoso.example")
     run_full_scan(deps)
     candidates = [p for p in complete_products(world, deps)
@@ -126,7 +126,7 @@ def test_skipped_backfill_is_remembered_per_product_even_in_a_storm(world):
     sandbox = world["plytix"].sandbox
     first = run_full_scan(deps)
     assert first.done["suppress"] == first.findings
-    assert all(l.data.get("kind") == "product" and l.state is LinkState.suppressed for l in links(deps))
+    assert all(link.data.get("kind") == "product" and link.state is LinkState.suppressed for link in links(deps))
     touched = links(deps)[0]
     sandbox.edit_product(touched.product_id, label="touched, still broken")
     assert run_incremental_scan(deps).done == Counter()
@@ -140,11 +140,11 @@ def test_a_recreated_task_whose_details_failed_is_finished_by_the_next_pass(worl
     sandbox, graph = world["plytix"].sandbox, world["graph"]
     deps = replace(world["deps"], claim_timeout=timedelta(hours=1))  # adoption cannot be what finishes it
     run_full_scan(deps)
-    link = next(l for l in links(deps) if l.product_id)
+    link = next(lnk for lnk in links(deps) if lnk.product_id)
     keys = [k.split(">=")[0] for k in link.data["missing"]]
     sandbox.edit_product(link.product_id, attributes=_fill(sandbox, keys))
     run_full_scan(deps)
-    sandbox.edit_product(link.product_id, attributes={k: None for k in keys})
+    sandbox.edit_product(link.product_id, attributes=dict.fromkeys(keys))
     httpx.post(f"{graph.url}/_sandbox/faults",
                json={"endpoint": "graph.update_details", "kind": "status", "status": 500, "count": 20})
     failed = run_full_scan(deps)  # recreate: the task is made, its details fail
@@ -167,7 +167,7 @@ def test_a_task_reopened_by_a_person_is_tracked_again_and_closed_when_fixed(worl
     deps = with_settings(world["deps"], REOPEN_POLICY="leave")
     sandbox, graph = world["plytix"].sandbox, world["graph"].sandbox
     run_full_scan(deps)
-    link = next(l for l in links(deps) if l.product_id)
+    link = next(lnk for lnk in links(deps) if lnk.product_id)
     graph.complete_task(link.task_id, by="content.editor@contoso.example")
     assert run_full_scan(deps).done["mark_completed"] == 1
     graph.reopen_task(link.task_id)
@@ -189,7 +189,7 @@ def test_work_an_incremental_pass_deferred_is_done_by_the_next_one(world):
     assert (first.done["create"], first.skipped["defer"]) == (1, 1)
     second = run_incremental_scan(capped)  # no product changed in between
     assert second.done["create"] == 1
-    assert {p["id"] for p in two} <= {l.product_id for l in links(deps)}
+    assert {p["id"] for p in two} <= {link.product_id for link in links(deps)}
     assert run_incremental_scan(capped).products_seen == 0
 
 
@@ -234,10 +234,10 @@ def test_racing_full_and_incremental_passes_leave_a_product_in_one_task(world):
     run_full_scan(base)
     base.stores.links.claim = claim  # type: ignore[method-assign]
     run_full_scan(base)  # the repair pass
-    current = [l for l in links(base) if l.state is LinkState.open]
-    own = [l for l in current if l.product_id == p3["id"]]
-    in_groups = [l for l in current if l.data.get("kind") == "group"
-                 and any(m["product_id"] == p3["id"] for m in l.data["members"].values())]
+    current = [link for link in links(base) if link.state is LinkState.open]
+    own = [link for link in current if link.product_id == p3["id"]]
+    in_groups = [link for link in current if link.data.get("kind") == "group"
+                 and any(m["product_id"] == p3["id"] for m in link.data["members"].values())]
     assert len(own) + len(in_groups) == 1
 
 

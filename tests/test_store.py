@@ -15,15 +15,31 @@ from typing import Callable, Iterator, TypeVar
 
 import pytest
 
+from devhost.azurite import AZURITE_KEY
+from devhost.azurite import connection_string as azurite_connection_string
 from shared.settings import load_settings
-from shared.store import (AlreadyClaimed, AuditEntry, AuditStore, ConcurrentUpdate, Cursor, EntityTooLarge,
-                          InvalidKey, InvalidValue, Link, LinkState, Snapshot, TableStores, TaskRef, escape_key,
-                          snapshot_partition, unescape_key, validate_key)
+from shared.store import (
+    AlreadyClaimed,
+    AuditEntry,
+    AuditStore,
+    ConcurrentUpdate,
+    Cursor,
+    EntityTooLarge,
+    InvalidKey,
+    InvalidValue,
+    Link,
+    LinkState,
+    Snapshot,
+    TableStores,
+    TaskRef,
+    escape_key,
+    snapshot_partition,
+    unescape_key,
+    validate_key,
+)
 from shared.store.batching import MAX_BATCH_OPERATIONS, transactions_by_partition
 from shared.store.entity import MAX_CUSTOM_PROPERTIES, build_entity
 from shared.store.snapshots import partition_query
-from devhost.azurite import AZURITE_KEY
-from devhost.azurite import connection_string as azurite_connection_string
 
 T = TypeVar("T")
 NASTY = "a/b\\c#d?e%f%2Fg'h\x00i\x1fj\x7fk\x9fl ünï 𝄞"  # every class of forbidden character, plus look-alikes

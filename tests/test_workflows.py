@@ -166,7 +166,7 @@ def test_every_file_named_exists(path: Path) -> None:
     workflow = load(path)
     named = set()
     for text in strings(workflow["jobs"]):
-        named |= {m for m in FILE_TOKEN.findall(EXPRESSION.sub("", text))}
+        named |= set(FILE_TOKEN.findall(EXPRESSION.sub("", text)))
     for job in workflow["jobs"].values():
         if str(job.get("uses", "")).startswith("./"):
             named.add(job["uses"])

@@ -63,7 +63,7 @@ class WritebackWorld:
         return Outbox(self.scan.stores.table("writebacks"))
 
     def open_links(self) -> list[Link]:
-        return sorted(self.scan.stores.links.list_rule(RULE_ID, {LinkState.open}), key=lambda l: l.fingerprint)
+        return sorted(self.scan.stores.links.list_rule(RULE_ID, {LinkState.open}), key=lambda link: link.fingerprint)
 
     def link(self, fingerprint: str) -> Link:
         found = self.scan.stores.links.get(RULE_ID, fingerprint)

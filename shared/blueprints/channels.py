@@ -11,9 +11,9 @@ import azure.functions as func
 from shared.blueprints.guard import json_errors, json_response
 from shared.channels.check import run_queued_check
 from shared.channels.webhook import handle_delivery
-from shared.runtime import clients, current_rules, scan_deps
-from shared.rules import build_rules
 from shared.queues import CHANNEL_CHECKS, binding
+from shared.rules import build_rules
+from shared.runtime import clients, current_rules, scan_deps
 from shared.settings import get_settings
 
 bp = func.Blueprint()

@@ -34,7 +34,7 @@ def json_errors(handler: Handler) -> Handler:
     def guarded(*args: object, **kwargs: object) -> func.HttpResponse:
         try:
             return handler(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - the edge: nothing may leave as a bare 500
+        except Exception as exc:  # the edge: nothing may leave as a bare 500
             answer = upstream_answer(exc)
             if answer is None:
                 log.exception("%s failed", handler.__name__)

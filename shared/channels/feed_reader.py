@@ -133,7 +133,7 @@ def _csv_rows(chunks: Iterable[bytes]) -> Iterator[FeedItem]:
         if len(fields) != len(header):
             yield BadRow(number, f"{len(fields)} fields, the header has {len(header)}")
             continue
-        yield FeedRow(number, dict(zip(header, fields)))
+        yield FeedRow(number, dict(zip(header, fields, strict=False)))
 
 
 # ----------------------------------------------------------------------------------------------------

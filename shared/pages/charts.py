@@ -56,7 +56,7 @@ def grouped_columns(groups: Sequence[tuple[str, Sequence[int]]], series: Sequenc
     columns, ticks = [], []
     for g, (label, values) in enumerate(groups):
         left = g * group_width + gap / 2
-        for s, (name, value) in enumerate(zip(series, values)):
+        for s, (name, value) in enumerate(zip(series, values, strict=False)):
             h = 0.0 if top <= 0 else round(height * value / top, 2)
             columns.append(Column(name, round(left + s * bar_width, 2), round(height - h, 2), h, value))
         ticks.append((round(left + bar_width * len(series) / 2, 2), label))

@@ -31,7 +31,7 @@ def error(status: int, reason: str) -> PageReply:
 def dashboard(params: Mapping[str, str]) -> PageReply:
     """GET /api/dashboard[?days=N]: the operations page (shared/pages/dashboard.py)."""
     from shared.pages import dashboard as page
-    from shared.runtime import clients, queues
+    from shared.runtime import clients
 
     days = page.parse_days(params)
     if isinstance(days, str):

@@ -101,7 +101,7 @@ def task_body(spec: TaskSpec) -> GraphTask:
         body.assignments = PlannerAssignments(additional_data={
             user_id: {"@odata.type": ASSIGNMENT_TYPE, "orderHint": ORDER_HINT_FIRST} for user_id in spec.assignee_ids})
     if spec.categories:
-        body.applied_categories = PlannerAppliedCategories(additional_data={c: True for c in spec.categories})
+        body.applied_categories = PlannerAppliedCategories(additional_data=dict.fromkeys(spec.categories, True))
     return body
 
 

@@ -1,8 +1,16 @@
 """The Plytix PIM API client: `PlytixClient`, its typed errors, its rate limiter and the account's search schema."""
 
 from shared.plytix.client import MAX_PAGE_SIZE, MAX_SEARCH_ATTRIBUTES, ClientStats, PlytixClient
-from shared.plytix.errors import (AuthError, Conflict, NotFound, OrderTooBroad, PlytixError, RateLimited,
-                                  Unavailable, ValidationFailed)
+from shared.plytix.errors import (
+                                  AuthError,
+                                  Conflict,
+                                  NotFound,
+                                  OrderTooBroad,
+                                  PlytixError,
+                                  RateLimited,
+                                  Unavailable,
+                                  ValidationFailed,
+)
 from shared.plytix.ratelimit import RateLimiter
 from shared.plytix.schema import SearchSchema, search_schema
 

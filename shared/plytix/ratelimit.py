@@ -83,7 +83,7 @@ class RateLimiter:
         with self._lock:
             now = self._clock()
             return [WindowUsage(limit=limit, seconds=nominal, used=sum(1 for slot in log if slot > now - seconds))
-                    for (limit, seconds, log), nominal in zip(self._windows, self._nominal)]
+                    for (limit, seconds, log), nominal in zip(self._windows, self._nominal, strict=False)]
 
     def hold(self, seconds: float) -> None:
         """The server says its window is full for `seconds` more: no slot starts before then."""

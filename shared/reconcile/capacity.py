@@ -56,7 +56,7 @@ class PlanCapacity:
     """Room per plan for this pass, from the pass's listing of the plans."""
 
     def __init__(self, tasks: Iterable[PlannerTask], plan_ids: Iterable[str], margin: int) -> None:
-        active: dict[str, int] = {plan_id: 0 for plan_id in plan_ids}
+        active: dict[str, int] = dict.fromkeys(plan_ids, 0)
         for task in tasks:
             if task.percent_complete < 100:
                 active[task.plan_id] = active.get(task.plan_id, 0) + 1

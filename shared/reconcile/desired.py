@@ -9,9 +9,16 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Callable, Iterable, Mapping
 
-from shared.reconcile.content import (EVENT_GROUP_CLOSING, GROUP_CLOSING, GroupMember, group_checklist,
-                                      group_description, group_title,
-                                      product_checklist, product_description)
+from shared.reconcile.content import (
+    EVENT_GROUP_CLOSING,
+    GROUP_CLOSING,
+    GroupMember,
+    group_checklist,
+    group_description,
+    group_title,
+    product_checklist,
+    product_description,
+)
 from shared.reconcile.plan import Desired
 from shared.rules.findings import Finding, fingerprint
 from shared.store.links import Link, LinkState

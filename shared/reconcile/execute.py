@@ -18,8 +18,18 @@ from datetime import datetime, timedelta
 from typing import Callable, Mapping, Optional
 
 from shared.observability import COUNTERS, Count, get_logger, log_event
-from shared.planner import (ChecklistItem, PlannerClient, PlannerError, PlannerNotFound, PlannerStale,
-                            PlannerTask, PlannerUncertainWrite, Reference, TaskDetails, TaskSpec)
+from shared.planner import (
+    ChecklistItem,
+    PlannerClient,
+    PlannerError,
+    PlannerNotFound,
+    PlannerStale,
+    PlannerTask,
+    PlannerUncertainWrite,
+    Reference,
+    TaskDetails,
+    TaskSpec,
+)
 from shared.planner.client import DetailsChange
 from shared.reconcile.content import ChecklistEntry
 from shared.reconcile.plan import Action, Desired, Kind, description_hash
@@ -95,7 +105,7 @@ class Executor:
             outcome = Outcome(action, False, f"Planner error: {exc}", retry=True)
         except Crash:
             raise
-        except Exception as exc:  # noqa: BLE001 - one failing action must not starve every later one
+        except Exception as exc:  # one failing action must not starve every later one
             # Passes act in a stable order: an error that aborted the pass would hit the same action
             # first next time, and nothing after it would ever run. The next pass retries this one.
             log.exception("action %s on %s failed", action.kind.value, action.fingerprint)

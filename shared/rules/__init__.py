@@ -10,11 +10,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 
 from shared.rules.account import AccountMismatch, account_problems, check_against_account
+from shared.rules.channel_requirements import ChannelRequirementsRule, ChannelRequirementsRuleConfig
 from shared.rules.config import RequiredAttributesRuleConfig, RulesFile, load_rules, parse_rules
+from shared.rules.data_quality import DataQualityRule, DataQualityRuleConfig
 from shared.rules.errors import Problem, RulesError
 from shared.rules.findings import Finding, ProductRef, Requirement, fingerprint
-from shared.rules.channel_requirements import ChannelRequirementsRule, ChannelRequirementsRuleConfig
-from shared.rules.data_quality import DataQualityRule, DataQualityRuleConfig
 from shared.rules.launch_checklist import LaunchChecklistRule, LaunchChecklistRuleConfig
 from shared.rules.product_view import ProductView
 from shared.rules.required_attributes import RequiredAttributesRule

@@ -24,9 +24,23 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Iterator, 
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from shared.rules.config import (MAX_ATTRIBUTES_PER_RULE, AttributeLabel, ChannelName, Locale, Name, Problems,
-                                 RuleConfigBase, RuleIdentity, ScopeSpec, SelectorConfig, TaskSettings, Text,
-                                 _Model, stage_attributes, task_settings_problems)
+from shared.rules.config import (
+    MAX_ATTRIBUTES_PER_RULE,
+    AttributeLabel,
+    ChannelName,
+    Locale,
+    Name,
+    Problems,
+    RuleConfigBase,
+    RuleIdentity,
+    ScopeSpec,
+    SelectorConfig,
+    TaskSettings,
+    Text,
+    _Model,
+    stage_attributes,
+    task_settings_problems,
+)
 from shared.rules.errors import PathPart
 from shared.rules.findings import Finding, ProductRef, Requirement, fingerprint, missing_summary
 from shared.rules.presence import is_blank, visible_text
@@ -374,7 +388,7 @@ class ChannelRequirementsRule(RuleIdentity):
         self._needed = frozenset(config.needed_attributes(rules_file))
         self.channels: tuple[_Channel, ...] = tuple(
             _Channel(name, spec, scope, tuple(expand_checks(spec, rules_file.locale_pattern)))
-            for (name, spec), scope in zip(config.channels.items(), config.scope_specs(rules_file.defaults)))
+            for (name, spec), scope in zip(config.channels.items(), config.scope_specs(rules_file.defaults), strict=False))
         self.feed_problems: FeedProblems = _no_feed_problems
 
     def selects(self, view: ProductView) -> bool:

@@ -23,8 +23,18 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterator, Literal, Optional, Union, get_args
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
-                      ValidationError, ValidationInfo, field_validator, model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from shared.rules.errors import PathPart, Problem, RulesError, format_path
 from shared.rules.findings import Requirement

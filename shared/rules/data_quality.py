@@ -35,9 +35,20 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Optional
 
 from pydantic import Field, model_validator
 
-from shared.rules.config import (AttributeLabel, CategoryPath, Problems, RuleConfigBase, RuleIdentity, ScopeSpec,
-                                 SelectorConfig, TaskSettings, _Model, attribute_limit_problems, stage_attributes,
-                                 task_settings_problems)
+from shared.rules.config import (
+    AttributeLabel,
+    CategoryPath,
+    Problems,
+    RuleConfigBase,
+    RuleIdentity,
+    ScopeSpec,
+    SelectorConfig,
+    TaskSettings,
+    _Model,
+    attribute_limit_problems,
+    stage_attributes,
+    task_settings_problems,
+)
 from shared.rules.errors import PathPart
 from shared.rules.findings import Finding, ProductRef, fingerprint
 from shared.rules.presence import is_blank

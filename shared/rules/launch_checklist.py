@@ -20,11 +20,23 @@ from typing import TYPE_CHECKING, Annotated, Iterator, Literal, Optional
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from shared.change_feed import Change, ChangeKind, STATUS_FIELD, Watch
-from shared.rules.config import (AttributeLabel, Name, Problems, RuleConfigBase, ScopeSpec, SelectorConfig, Status,
-                                 TaskSettings, _matching, _Model, _status_list, attribute_limit_problems,
-                                 placement_problems)
+from shared.change_feed import STATUS_FIELD, Change, ChangeKind, Watch
 from shared.rules.base import EventRuleBase
+from shared.rules.config import (
+    AttributeLabel,
+    Name,
+    Problems,
+    RuleConfigBase,
+    ScopeSpec,
+    SelectorConfig,
+    Status,
+    TaskSettings,
+    _matching,
+    _Model,
+    _status_list,
+    attribute_limit_problems,
+    placement_problems,
+)
 from shared.rules.errors import PathPart
 from shared.rules.findings import Finding, ProductRef, Requirement, fingerprint
 from shared.rules.product_view import ProductView

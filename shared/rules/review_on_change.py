@@ -23,10 +23,21 @@ from typing import TYPE_CHECKING, Annotated, Any, Iterator, Literal, Optional
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from shared.change_feed import Change, ChangeKind, Watch
-from shared.rules.config import (AttributeLabel, Name, Problems, RuleConfigBase, ScopeSpec, SelectorConfig,
-                                 TaskSettings, Upn, _matching, _Model, attribute_limit_problems,
-                                 placement_problems)
 from shared.rules.base import EventRuleBase
+from shared.rules.config import (
+    AttributeLabel,
+    Name,
+    Problems,
+    RuleConfigBase,
+    ScopeSpec,
+    SelectorConfig,
+    TaskSettings,
+    Upn,
+    _matching,
+    _Model,
+    attribute_limit_problems,
+    placement_problems,
+)
 from shared.rules.errors import PathPart
 from shared.rules.findings import CHECKLIST_LIMIT, Finding, ProductRef, Requirement, fingerprint
 from shared.rules.presence import visible_text
@@ -127,7 +138,7 @@ class ReviewOnChangeRuleConfig(RuleConfigBase):
         yield from placement_problems(specs, "its watched attributes", owners=False)  # reviewers: checked below
         yield from attribute_limit_problems(self.needed_attributes(rules_file))
         first: dict[str, int] = {}
-        for index, (item, spec) in enumerate(zip(self.watch, specs)):
+        for index, (item, spec) in enumerate(zip(self.watch, specs, strict=False)):
             if item.attribute in first:
                 yield ("watch", index, "attribute"), (f"'{item.attribute}' is already watched "
                                                       f"(watch[{first[item.attribute]}])")
@@ -151,7 +162,7 @@ class ReviewOnChangeRule(EventRuleBase):
     def __init__(self, config: ReviewOnChangeRuleConfig, rules_file: RulesFile) -> None:
         super().__init__(config, config.needed_attributes(rules_file))
         self._items = {item.attribute: (item, spec) for item, spec in
-                       zip(config.watch, config.scope_specs(rules_file.defaults))}
+                       zip(config.watch, config.scope_specs(rules_file.defaults), strict=False)}
 
     def scopes(self) -> list[str]:
         return [spec.scope for _item, spec in self._items.values()]

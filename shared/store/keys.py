@@ -20,7 +20,7 @@ from shared.store.errors import InvalidKey
 
 MAX_KEY_BYTES = 1024
 
-_CONTROL = {chr(c) for c in (*range(0x00, 0x20), *range(0x7F, 0xA0))}
+_CONTROL = {chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))}
 _ESCAPED = frozenset({"/", "\\", "#", "?", "%"} | _CONTROL)
 _FORBIDDEN = frozenset(_ESCAPED - {"%"})
 _ESCAPE_SEQUENCE = re.compile(r"%([0-9A-F]{2})")

@@ -159,7 +159,7 @@ class SnapshotStore:
                     transaction = self._refreshed(partition, transaction)
             else:
                 raise ConcurrentUpdate(f"snapshots in partition {partition!r} kept changing while being written")
-            for entity, result in zip(transaction, results):
+            for entity, result in zip(transaction, results, strict=True):
                 snapshot = _snapshot_from(entity)
                 stored[snapshot.product_id] = dataclasses.replace(snapshot, etag=result.get("etag"))
         return stored
