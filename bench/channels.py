@@ -25,7 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import httpx
 
@@ -96,8 +96,8 @@ def wait_until_answering(url: str, *, ready_status: int, deadline_s: float = 60,
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         try:
-            body = {"json": {}} if method == "POST" else {}
-            if httpx.request(method, url, timeout=2, **body).status_code == ready_status:
+            body: Optional[dict[str, Any]] = {} if method == "POST" else None
+            if httpx.request(method, url, json=body, timeout=2).status_code == ready_status:
                 return
         except httpx.TransportError:
             pass

@@ -81,7 +81,7 @@ def one_pass(rule: DataQualityRule, stores: TableStores, size: int) -> tuple[int
 
 
 def measure(sizes: Sequence[int], connection_string: str) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for size in sizes:
         with TableStores.from_connection_string(connection_string, f"bq{size}") as stores:
             stores.ensure_tables()

@@ -149,7 +149,7 @@ def runs_until_moved(w: World, mode: PlannerDelta, product_id: str, done: int, l
 
 def latency_in_periods(storage: str) -> list[tuple[str, ...]]:
     """Runs until the stage moved after a completion, and the worst case in periods (wait + run)."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     with world(storage) as w:
         open_tasks = w.open_task_ids()
         scenarios = [("v1.0", PlannerDelta.off, 0), ("v1.0, 2 PATCHes fail", PlannerDelta.off, 2),

@@ -186,6 +186,7 @@ class Demo:
         self.edit(flipper["id"], {"workflow_stage": "ready_for_syndication"})
         again = self.scan()
         closed = [t for t in self.plan_tasks(wave) if t["percentComplete"] == 100] if wave else []
+        assert wave is not None, "the launch wave's plan was created in step 8"
         step(f"9. {flipper['sku']} goes back to approved, then returns to ready_for_syndication",
              f"back: done {back['done']}; returned: done {again['done'] or 'nothing'}")
         self.expect(back["done"].get("close") == 3 and len(closed) == 3, "leaving backwards closes its set")

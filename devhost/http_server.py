@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, cast
 from urllib.parse import parse_qs, urlsplit
 
 import azure.functions as func
@@ -211,7 +211,7 @@ def _make_handler(functions: HttpFunctions) -> type[BaseHTTPRequestHandler]:
             for name, value in self.headers.items():
                 key = name.lower()
                 headers[key] = f"{headers[key]}, {value}" if key in headers else value
-            host = self.headers.get("Host") or "%s:%d" % self.server.server_address[:2]
+            host = self.headers.get("Host") or "%s:%d" % cast(tuple[str, int], self.server.server_address)[:2]
             return functions.handle(self.command, self.path, headers, body, f"http://{host}")
 
         def _send(self, reply: Reply) -> None:
@@ -255,7 +255,8 @@ class HttpServer:
 
     def __init__(self, functions: HttpFunctions, host: str, port: int) -> None:
         self._server = LoopbackHTTPServer((host, port), _make_handler(functions))
-        self.host, self.port = self._server.server_address[:2]
+        bound_host, bound_port = self._server.server_address[:2]
+        self.host, self.port = str(bound_host), int(bound_port)  # an AF_INET address: (host text, port)
         # A short poll interval makes stop() quick: shutdown() waits for the serving loop to notice.
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="devhost-http", daemon=True)

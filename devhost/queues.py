@@ -170,7 +170,7 @@ class QueueListener(threading.Thread):
         return len(messages)
 
     def _handle(self, message: StorageMessage) -> None:
-        if message.dequeue_count > self._options.max_dequeue_count:
+        if (message.dequeue_count or 0) > self._options.max_dequeue_count:
             self._to_poison(message)
             return
         try:
@@ -193,7 +193,7 @@ class QueueListener(threading.Thread):
 
     def _failed(self, message: StorageMessage) -> None:
         """Poison after the last allowed try, else visible again after visibilityTimeout."""
-        if message.dequeue_count >= self._options.max_dequeue_count:
+        if (message.dequeue_count or 0) >= self._options.max_dequeue_count:
             self._to_poison(message)
         else:
             self._queue.update_message(message, visibility_timeout=round(self._options.visibility_timeout))

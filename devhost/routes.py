@@ -211,7 +211,7 @@ class RouteTemplate:
                 if rest and not all(check(rest) for check in segment.checks):
                     return None
                 if rest or segment.default is not None:
-                    params[segment.name] = rest or segment.default  # type: ignore[index]
+                    params[segment.name] = rest or segment.default  # type: ignore[index, assignment]
                 return params
             if index >= len(parts):
                 if segment.literal is None and segment.default is not None:

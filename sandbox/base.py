@@ -306,7 +306,8 @@ class RunningServer:
     def __init__(self, app: App, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
         self._server = LoopbackHTTPServer((host, port), _make_handler(app))
-        self.host, self.port = self._server.server_address[:2]
+        bound_host, bound_port = self._server.server_address[:2]
+        self.host, self.port = str(bound_host), int(bound_port)  # an AF_INET address: (host text, port)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"sandbox-{app.name}",
                                         daemon=True)

@@ -204,7 +204,7 @@ class PlytixSandbox:
         if not header:
             self._counters["unauthorized"] += 1
             raise _error(401, "Missing Authorization Header")  # the collection's simple-error example
-        problem = "Invalid token"
+        problem: Optional[str] = "Invalid token"
         if header.startswith("Bearer "):  # "capitalization of Bearer must be respected" (collection)
             problem = self._tokens.problem(header[len("Bearer "):])
         if problem:
@@ -469,7 +469,7 @@ class PlytixSandbox:
             if sku in self._by_sku:  # the collection's 409 body
                 raise _error(409, "product data validation failed",
                              [{"field": "sku", "msg": "A product with the same SKU already exists"}])
-            product = self._new_product(sku, changes, category_ids)
+            product = self._new_product(sku, changes, [c for c in category_ids if isinstance(c, str)])
             host = req.headers.get("host", "localhost")
             return Response(201, {"data": [self._render_product(product, False)]},
                             {"Location": f"http://{host}/api/v1/products/{product['id']}"})

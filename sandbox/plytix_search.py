@@ -84,7 +84,15 @@ class _Field:
 
 def _system(key: str, filter_type: str, operators: tuple[str, ...], kind: str,
             get: Optional[Callable[[Any], Any]] = None) -> _Field:
-    return _Field(key, filter_type, operators, get or (lambda item, k=key: item.get(k)), kind)
+    return _Field(key, filter_type, operators, get or _key_getter(key), kind)
+
+
+def _key_getter(key: str) -> Callable[[Any], Any]:
+    return lambda item: item.get(key)
+
+
+def _attribute_getter(label: str) -> Callable[[Any], Any]:
+    return lambda product: product["attributes"].get(label)
 
 
 def _product_fields(attributes: Iterable[AttributeDef], *,
@@ -126,7 +134,7 @@ def _product_fields(attributes: Iterable[AttributeDef], *,
         filter_type = FILTER_TYPES[attr.type_class]
         fields[f"attributes.{attr.label}"] = _Field(
             f"attributes.{attr.label}", filter_type, _OPS_BY_FILTER_TYPE[filter_type],
-            lambda p, label=attr.label: p["attributes"].get(label), _KIND_BY_FILTER_TYPE[filter_type], attr.options)
+            _attribute_getter(attr.label), _KIND_BY_FILTER_TYPE[filter_type], attr.options)
     # The collection's example lists these two under "properties"; they count towards the columns limit.
     properties = {f.key: f for f in (
         _system("_is_variation", "BooleanAttribute", ("eq",), "bool", lambda p: p["product_level"] >= 2),
@@ -220,11 +228,11 @@ def _equality(key: str, kind: str, value: Any, get: Callable[[Any], Any]) -> Pre
         if isinstance(value, str) and len(value) == 10:  # a date: the same UTC day (UNVERIFIED)
             if _canonical_instant(value) is None:
                 raise _invalid(key, "value must be an ISO 8601 date")
-            return lambda p: (v := _comparable("date", get(p))) is not None and v[:10] == value
-        target = _canonical_instant(value)
-        if target is None:
+            return lambda p: (day := _comparable("date", get(p))) is not None and day[:10] == value
+        instant = _canonical_instant(value)
+        if instant is None:
             raise _invalid(key, "value must be an ISO 8601 date or datetime")
-        return lambda p: _comparable("date", get(p)) == target
+        return lambda p: _comparable("date", get(p)) == instant
     if kind == "bool":
         if not isinstance(value, bool):
             raise _invalid(key, "value must be true or false")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
@@ -68,7 +68,7 @@ def _check_upstream(settings: Settings) -> Reply:
         rules_file = current_rules(settings)
         checks["rules"] = True
         plan_ids = sorted(rules_file.plan_ids())
-        checks["graph"] = bool(plan_ids) and all(_answers(lambda p=p: planner.get_plan(p)) for p in plan_ids)
+        checks["graph"] = bool(plan_ids) and all(_answers(partial(planner.get_plan, p)) for p in plan_ids)
     except (OSError, RulesError) as exc:
         checks["rules"] = False
         checks["graph"] = False

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from shared.change_feed import STATUS_FIELD, ChangeFeed, ChangeKind, EchoSource, ProductChanges, Watch
 from shared.observability import get_logger
@@ -65,7 +65,7 @@ class EventPass:
         events = [rule for rule in rules if is_event_rule(rule)]
         return cls(stores, events, environment, now, dry_run) if events else None  # type: ignore[arg-type]
 
-    def compare(self, products: list[Mapping[str, Any]]) -> dict[str, ProductChanges]:
+    def compare(self, products: Sequence[Mapping[str, Any]]) -> dict[str, ProductChanges]:
         changes = self.feed.compare(products)
         self.stats["products"] += len(changes)
         self.stats["changes"] += sum(len(c.changes) for c in changes.values())

@@ -134,6 +134,6 @@ class ProductFeed:
             return
         for fields in chunks:
             for extra in self.plytix.search(filters, fields, page_size=PAGE_SIZE):
-                target = by_id.get(extra["id"])
-                if target is not None:
-                    target.setdefault("attributes", {}).update(extra.get("attributes") or {})
+                listed = by_id.get(extra["id"])
+                if listed is not None:
+                    listed.setdefault("attributes", {}).update(extra.get("attributes") or {})

@@ -102,7 +102,7 @@ def _from_notifications(items: list[Any], client_state: str) -> tuple[list[Any],
         if not isinstance(item, dict) or not _state_ok(item.get("clientState"), client_state):
             rejected += 1
             continue
-        data = item.get("resourceData") if isinstance(item.get("resourceData"), dict) else {}
+        data: dict[str, Any] = item["resourceData"] if isinstance(item.get("resourceData"), dict) else {}
         found = data.get("id")
         if found is None and isinstance(item.get("resource"), str):
             match = _TASK_RESOURCE.search(item["resource"])

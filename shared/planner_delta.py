@@ -64,7 +64,7 @@ def read_plan_delta(planner: PlannerClient, cursors: CursorStore, plan_id: str, 
     changed: dict[str, Optional[PlannerTask]] = {}
     for item in items:
         task_id = item.get("id")
-        if task_id not in links:
+        if not isinstance(task_id, str) or task_id not in links:
             continue
         if "@removed" in item:
             changed[task_id] = None

@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Optional, Union
+from typing import Any, Iterable, Iterator, Optional, Union, cast
 from xml.etree.ElementTree import Element, ParseError, XMLPullParser
 
 import ijson
@@ -227,7 +227,7 @@ class _XmlRowEvents:
     """Pull-parser state: which tag holds rows (the first of _XML_ROW_TAGS seen) and how deep we are."""
 
     def __init__(self) -> None:
-        self.parser = XMLPullParser(events=("start", "end"))
+        self.parser: XMLPullParser = XMLPullParser(events=("start", "end"))
         self.row_tag: Optional[str] = None
         self.open_rows = 0
         self._open: list[Element] = []  # the elements being parsed, outermost first
@@ -235,7 +235,9 @@ class _XmlRowEvents:
     def finished(self) -> Iterator[Element]:
         """Rows completed by the data fed so far. A row is detached from its parent once the caller is
         done with it, so the document tree never holds more than the row being read."""
-        for event, element in self.parser.read_events():
+        for event_and_item in self.parser.read_events():
+            event, item = cast(tuple[str, Element], event_and_item)  # "start"/"end" events carry the element
+            element = item
             tag = _local(element.tag)
             if event == "start":
                 self._open.append(element)

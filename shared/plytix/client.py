@@ -318,7 +318,7 @@ class PlytixClient:
                 response = send()
             except httpx.TransportError as exc:
                 acted = not isinstance(exc, _NOT_SENT)
-                error = Unavailable(f"{type(exc).__name__} talking to Plytix", endpoint=endpoint,
+                error: PlytixError = Unavailable(f"{type(exc).__name__} talking to Plytix", endpoint=endpoint,
                                     outcome_unknown=acted and not idempotent)
                 if acted and not idempotent:
                     raise error from None

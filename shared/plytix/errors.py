@@ -86,9 +86,9 @@ def error_from_response(status: int, body: Any, endpoint: str, *,
 
 def _message(body: Any) -> tuple[str, list[dict[str, Any]]]:
     if isinstance(body, dict):
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        inner: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else body
         message = inner.get("msg") or inner.get("detail") or inner.get("message")
-        errors = inner.get("errors") if isinstance(inner.get("errors"), list) else []
+        errors: list[Any] = inner["errors"] if isinstance(inner.get("errors"), list) else []
         if message:
             return str(message).strip(), [e for e in errors if isinstance(e, dict)]
     return "no error message in the response", []

@@ -111,7 +111,8 @@ def fit_to_capacity(actions: list[Action], capacity: PlanCapacity, policy: PlanO
                 capacity.plans[plan_id].digested += members
                 fitted.append(group)
             else:
-                left += [a for a in to_digest if a.fingerprint in (group.desired.data.get("members") or {})]
+                members_of = (group.desired.data.get("members") if group.desired else None) or {}
+                left += [a for a in to_digest if a.fingerprint in members_of]
         for action in left:
             room = capacity.plans[action.plan_id or ""]
             room.deferred += 1

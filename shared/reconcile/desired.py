@@ -7,7 +7,7 @@ findings of its family; a product that already has its own task keeps it), which
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping, cast
 
 from shared.reconcile.content import (
     EVENT_GROUP_CLOSING,
@@ -70,7 +70,7 @@ def build_desired(*, rule_id: str, rule_name: str, environment: str, findings: I
     by_fp = {f.fingerprint: f for f in findings}
     own = {fp for fp, link in links.items() if link.data.get("kind") != "group"}
     desired: dict[str, Desired] = {}
-    groups = {link.data.get("group_key"): link for link in links.values()
+    groups = {cast(str, link.data.get("group_key")): link for link in links.values()
               if link.data.get("kind") == "group" and link.state in _ACTIVE_GROUP_STATES}
     grouped_fps = {fp for link in groups.values() for fp in (link.data.get("members") or {})} - own
 

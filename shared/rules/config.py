@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterator, Literal, Optional, Union, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, Literal, Optional, Union, get_args
 
 from pydantic import (
     AfterValidator,
@@ -54,10 +54,10 @@ PRIORITY_WORDS: dict[str, int] = {"urgent": 1, "important": 3, "medium": 5, "low
 DEFAULT_PRIORITY = PRIORITY_WORDS["medium"]
 DEFAULT_LOCALE_PATTERN = "{attribute}_{locale}"
 # Archived products are finished with: no rule looks at them unless it lists Archived itself.
-DEFAULT_STATUSES: tuple[str, ...] = ("Draft", "Completed")
-PLYTIX_STATUSES: tuple[str, ...] = ("Draft", "Completed", "Archived")  # the only values (API_FACTS.md)
-
 Status = Literal["Draft", "Completed", "Archived"]
+DEFAULT_STATUSES: tuple[Status, ...] = ("Draft", "Completed")
+PLYTIX_STATUSES: tuple[Status, ...] = ("Draft", "Completed", "Archived")  # the only values (API_FACTS.md)
+
 Level = Literal["single", "parent", "variant", "sub_variant"]  # product_level 0/1/2/3
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
@@ -273,7 +273,8 @@ class RequirementConfig(_Model):
         """The concrete checks, one per locale (`description` + [en, de] -> description_en, description_de)."""
         result = []
         count = self.min_count or 1
-        for locale in self.locales or [None]:
+        locales: list[Optional[str]] = [*self.locales] if self.locales else [None]
+        for locale in locales:
             attribute = locale_pattern.format(attribute=self.attribute, locale=locale) if locale else self.attribute
             name = self.label or self.attribute
             if self.kind == "media":
@@ -402,6 +403,14 @@ class RuleConfigBase(TaskSettings):
     title: TitleTemplate = DEFAULT_TITLE
     on_complete: Optional[OnCompleteConfig] = None  # job 4: see shared/rules/on_complete.py
 
+    def scope_specs(self, defaults: TaskSettings) -> list[ScopeSpec]:
+        """The scopes the rule acts in, each with its effective task settings; every rule type says."""
+        raise NotImplementedError(type(self).__name__)
+
+    def problems(self, rules_file: "RulesFile") -> Problems:
+        """What is wrong with the rule in the context of the whole file; every rule type says."""
+        raise NotImplementedError(type(self).__name__)
+
     def attribute_refs(self, rules_file: "RulesFile") -> Iterator[tuple[tuple[PathPart, ...], str]]:
         """(where in the rule, attribute label) for every custom attribute the rule reads, so a label the
         Plytix account does not have can be pinned to its line. Rule types with their own layout
@@ -526,7 +535,11 @@ from shared.rules.review_on_change import ReviewOnChangeRuleConfig  # noqa: E402
 RULE_MODELS: tuple[type[RuleConfigBase], ...] = (RequiredAttributesRuleConfig, LaunchChecklistRuleConfig,
                                                  ReviewOnChangeRuleConfig, ChannelRequirementsRuleConfig,
                                                  DataQualityRuleConfig)
-RuleConfig = Annotated[Union[RULE_MODELS], Field(discriminator="type")]
+if TYPE_CHECKING:
+    # The type checker cannot build a Union from a runtime tuple; what callers rely on is the base.
+    RuleConfig = RuleConfigBase
+else:
+    RuleConfig = Annotated[Union[RULE_MODELS], Field(discriminator="type")]
 RULE_TYPES: tuple[str, ...] = tuple(get_args(model.model_fields["type"].annotation)[0] for model in RULE_MODELS)
 
 

@@ -98,7 +98,7 @@ class ReviewOnChangeRuleConfig(RuleConfigBase):
         if not isinstance(hold, dict) or not (on_complete is None or isinstance(on_complete, dict)):
             return data
         on_complete = dict(on_complete or {})
-        written = on_complete.get("set") if isinstance(on_complete.get("set"), dict) else {}
+        written: dict[str, Any] = on_complete["set"] if isinstance(on_complete.get("set"), dict) else {}
         on_complete["set"] = {hold.get("attribute", "review_status"): hold.get("approved", "approved"), **written}
         return {**data, "on_complete": on_complete}
 

@@ -90,6 +90,8 @@ def _structure_problems(node: Node | None, path: tuple[PathPart, ...], filename:
                         ancestors: frozenset[int] = frozenset()) -> Iterator[Problem]:
     """Yield a Problem for every key that appears twice in one mapping, anywhere in the document, and
     for an alias that contains itself (it would expand forever)."""
+    if node is None:
+        return
     if id(node) in ancestors:
         yield Problem(filename, node.start_mark.line + 1, format_path(path), "an alias refers to itself")
         return

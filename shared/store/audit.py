@@ -31,7 +31,7 @@ from typing import Any, Iterable, Iterator, Optional
 
 from azure.data.tables import TableEntity
 
-from shared.store.batching import DEFAULT_WORKERS, fan_out, transactions_by_partition
+from shared.store.batching import DEFAULT_WORKERS, Entity, fan_out, transactions_by_partition
 from shared.store.entity import build_entity, read_datetime, read_json, read_str, utc_now
 from shared.store.errors import InvalidValue
 from shared.store.keys import key_for, validate_key
@@ -133,7 +133,7 @@ class AuditStore:
         properties = {name: getattr(entry, name) for name in _FIELDS}
         return [build_entity(self._table.name, partition, row_key, properties)]
 
-    def _write_partition(self, partition: str, transactions: list[list[dict[str, Any]]]) -> None:
+    def _write_partition(self, partition: str, transactions: list[list[Entity]]) -> None:
         for transaction in transactions:
             self._table.submit([("create", row) for row in transaction])
 

@@ -105,10 +105,11 @@ class LinkStore:
 
         Returns a new Link carrying the new ETag; the argument is left untouched (and is now stale).
         """
-        if not link.etag:
+        etag = link.etag
+        if not etag:
             raise InvalidValue("save() needs the link's etag (from claim() or get()); create rows with claim()")
         link = dataclasses.replace(link, updated_at=utc_now())
-        return dataclasses.replace(link, etag=self._table.replace(self._entity(link), link.etag))
+        return dataclasses.replace(link, etag=self._table.replace(self._entity(link), etag))
 
     def delete(self, link: Link) -> None:
         """Delete the row if nobody wrote since `link.etag` (ConcurrentUpdate otherwise)."""

@@ -175,7 +175,7 @@ class QualityIndex:
 
     def failing(self, rule_id: str, check: str, limit: int = MAX_STORED_MEMBERS) -> tuple[int, list[Member]]:
         """How many products fail `check`, and the first `limit` of them (streamed: memory is `limit`)."""
-        count, members = 0, []
+        count, members = 0, list[Member]()
         for entity in self._table.query("PartitionKey eq @pk", {"pk": self._check_partition(rule_id, check)},
                                         select=["RowKey", "sku", "label", "detail"]):
             count += 1

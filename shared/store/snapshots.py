@@ -27,7 +27,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableTransactionError, UpdateMode
 
-from shared.store.batching import DEFAULT_WORKERS, fan_out, transactions_by_partition
+from shared.store.batching import DEFAULT_WORKERS, Entity, fan_out, transactions_by_partition
 from shared.store.entity import build_entity, read_etag, read_json, read_str
 from shared.store.errors import ConcurrentUpdate
 from shared.store.keys import key_for, unescape_key
@@ -148,7 +148,7 @@ class SnapshotStore:
         snapshots = (_snapshot_from(e) for e in entities if e["RowKey"] in row_keys)
         return {s.product_id: s for s in snapshots}
 
-    def _write_partition(self, partition: str, transactions: list[list[dict[str, Any]]]) -> dict[str, Snapshot]:
+    def _write_partition(self, partition: str, transactions: list[list[Entity]]) -> dict[str, Snapshot]:
         stored: dict[str, Snapshot] = {}
         for transaction in transactions:  # in order: a later write of the same product must land last
             for _ in range(_WRITE_ATTEMPTS):
@@ -164,10 +164,10 @@ class SnapshotStore:
                 stored[snapshot.product_id] = dataclasses.replace(snapshot, etag=result.get("etag"))
         return stored
 
-    def _refreshed(self, partition: str, transaction: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _refreshed(self, partition: str, transaction: list[Entity]) -> list[Entity]:
         """The transaction's entities with the echo and ETag the rows have now (our values win)."""
         current = self._read_partition(partition, {e["RowKey"] for e in transaction})
-        refreshed = []
+        refreshed: list[Entity] = []
         for entity in transaction:
             ours = _snapshot_from(entity)
             theirs = current.get(ours.product_id)
@@ -187,7 +187,7 @@ def partition_query(partition: str, row_keys: set[str]) -> tuple[str, dict[str, 
             {"pk": partition, "lo": min(row_keys), "hi": max(row_keys)})
 
 
-def _write_operation(entity: dict[str, Any]) -> tuple[Any, ...]:
+def _write_operation(entity: Entity) -> tuple[Any, ...]:
     """Replace the version read (`__etag`, set when the snapshot came with one), else insert-or-replace."""
     etag = entity.get("__etag")
     body = {k: v for k, v in entity.items() if k != "__etag"}

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator, Optional
 
 from azure.data.tables import TableEntity, UpdateMode
 
-from shared.store.batching import DEFAULT_WORKERS, fan_out, transactions_by_partition
+from shared.store.batching import DEFAULT_WORKERS, Entity, fan_out, transactions_by_partition
 from shared.store.entity import build_entity
 from shared.store.keys import validate_key
 from shared.store.table import StoreTable
@@ -46,7 +46,7 @@ class TaskIndex:
         groups = transactions_by_partition(self._table.name, rows)
         fan_out(self._write_partition, groups, DEFAULT_WORKERS)
 
-    def _write_partition(self, plan_id: str, transactions: list[list[dict[str, Any]]]) -> None:
+    def _write_partition(self, plan_id: str, transactions: list[list[Entity]]) -> None:
         for transaction in transactions:
             self._table.submit([("upsert", row, {"mode": UpdateMode.REPLACE}) for row in transaction])
 
