@@ -206,19 +206,26 @@ def test_against_plytix_checks_the_stages_on_complete_writes_against_the_dropdow
     assert ok.stdout.endswith("every stage on_complete writes is an option of 'workflow_stage'\n")
 
 
-def test_a_service_failing_mid_scan_is_one_line_and_exit_3(plytix_sandbox, graph_sandbox, azurite, table_prefix,
-                                                           tmp_path: Path) -> None:
-    """Plytix refusing the credentials past the point `scan` handles errors: one line naming the service and
-    the settings to check, exit 3, no traceback; --debug shows the traceback for a bug report."""
+def _scan_env_failing(sandbox: Any, endpoint: str, plytix_sandbox: Any, graph_sandbox: Any, azurite: str,
+                      table_prefix: str, tmp_path: Path) -> dict[str, str]:
+    """The scan's settings, with every call to `endpoint` of `sandbox` answered 401."""
     import httpx
 
     from tests.scan_world import RULES_YAML
 
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES_YAML)
-    env = _scan_env(plytix_sandbox, graph_sandbox, azurite, table_prefix, rules)
-    httpx.post(f"{plytix_sandbox.url}/_sandbox/faults",
-               json={"endpoint": "plytix.search", "kind": "status", "status": 401, "count": 100})
+    httpx.post(f"{sandbox.url}/_sandbox/faults",
+               json={"endpoint": endpoint, "kind": "status", "status": 401, "count": 100}).raise_for_status()
+    return _scan_env(plytix_sandbox, graph_sandbox, azurite, table_prefix, rules)
+
+
+def test_a_service_failing_mid_scan_is_one_line_and_exit_3(plytix_sandbox, graph_sandbox, azurite, table_prefix,
+                                                           tmp_path: Path) -> None:
+    """Plytix refusing the credentials past the point `scan` handles errors: one line naming the service and
+    the settings to check, exit 3, no traceback; --debug shows the traceback for a bug report."""
+    env = _scan_env_failing(plytix_sandbox, "plytix.search", plytix_sandbox, graph_sandbox, azurite, table_prefix,
+                            tmp_path)
     result = run_cli("scan", "--dry-run", env=env)
     assert result.returncode == 3, result.stderr
     assert result.stderr.startswith("plytix: ") and "PLYTIX_API_PASSWORD" in result.stderr
@@ -232,15 +239,8 @@ def test_a_service_failing_mid_scan_is_one_line_and_exit_3(plytix_sandbox, graph
 def test_a_scan_that_skipped_a_plan_says_so_and_exits_3(plytix_sandbox, graph_sandbox, azurite, table_prefix,
                                                         tmp_path: Path) -> None:
     """A plan Graph will not list: the pass does the rest and reports, but the exit status is not 0."""
-    import httpx
-
-    from tests.scan_world import RULES_YAML
-
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES_YAML)
-    env = _scan_env(plytix_sandbox, graph_sandbox, azurite, table_prefix, rules)
-    httpx.post(f"{graph_sandbox.url}/_sandbox/faults",
-               json={"endpoint": "graph.list_plan_tasks", "kind": "status", "status": 401, "count": 100})
+    env = _scan_env_failing(graph_sandbox, "graph.list_plan_tasks", plytix_sandbox, graph_sandbox, azurite,
+                            table_prefix, tmp_path)
     result = run_cli("scan", "--dry-run", env=env)
     assert result.returncode == 3, result.stderr
     assert "200 products" in result.stdout
