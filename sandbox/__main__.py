@@ -31,12 +31,20 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--token-lifetime", type=float, default=900, help="Plytix token seconds (default 900)")
     parser.add_argument("--rate-per-10s", type=int, default=None, help="Plytix 10-second window (default off)")
     parser.add_argument("--rate-per-hour", type=int, default=None, help="Plytix hourly window (default off)")
+    parser.add_argument("--plytix-latency-ms", type=float, default=0,
+                        help="hold back each Plytix answer this long (default 0)")
+    parser.add_argument("--graph-latency-ms", type=float, default=0,
+                        help="hold back each Graph answer this long (default 0)")
+    parser.add_argument("--latency-jitter-ms", type=float, default=0,
+                        help="plus or minus up to this much, uniformly, on each delayed answer (default 0)")
     parser.add_argument("--rich-search", action="store_true",
                         help="Plytix search also lists and returns id, product_family_id and product_type "
                              "(default: only the documented fields, as a strict account behaves)")
     args = parser.parse_args(argv)
     if args.products < 0 or not 0 <= args.gap_rate <= 1:
         parser.error("--products must be >= 0 and --gap-rate between 0 and 1")
+    if not all(0 <= ms <= 60_000 for ms in (args.plytix_latency_ms, args.graph_latency_ms, args.latency_jitter_ms)):
+        parser.error("--plytix-latency-ms, --graph-latency-ms and --latency-jitter-ms must be 0 to 60000")
     return args
 
 
@@ -45,8 +53,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     plytix = PlytixSandbox(products=args.products, seed=args.seed, token_lifetime=args.token_lifetime,
                            rate_per_10s=args.rate_per_10s, rate_per_hour=args.rate_per_hour, gap_rate=args.gap_rate,
                            rich_search=args.rich_search)
+    graph = GraphSandbox(seed=args.seed)
+    for app, ms in ((plytix.app, args.plytix_latency_ms), (graph.app, args.graph_latency_ms)):
+        app.latency.set(ms, args.latency_jitter_ms if ms else 0)
     servers = [RunningServer(plytix.app, args.host, args.plytix_port),
-               RunningServer(GraphSandbox(seed=args.seed).app, args.host, args.graph_port)]
+               RunningServer(graph.app, args.host, args.graph_port)]
     plytix_url, graph_url = servers[0].url, servers[1].url
     search = "rich" if args.rich_search else "strict"
     print(f"Plytix stand-in: {plytix_url}  ({args.products} products, seed {args.seed}, {search} search)")

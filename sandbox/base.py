@@ -13,11 +13,18 @@ Faults (queued per endpoint name, or "*" for any non-admin endpoint), consumed o
 - {"kind": "drop", "count": N}                 perform the request, then close without answering
 Any fault may carry "after": K, letting the first K matching calls through before it fires (so a test can
 break, say, the third page of a search).
+
+Latency: every API answer (not the /_sandbox admin routes) can be held back by a set time plus or minus a
+uniform jitter, outside the stand-in's lock (concurrent requests wait side by side, as they would on the
+network), so time and concurrency are measured as against the real services. Off by default; set with
+`python -m sandbox --plytix-latency-ms/--graph-latency-ms/--latency-jitter-ms`, or at run time with
+`PUT /_sandbox/latency {"ms": 100, "jitter_ms": 20}`.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import re
 import socket
 import threading
@@ -124,6 +131,28 @@ class FaultBoard:
             self._faults.clear()
 
 
+class Latency:
+    """How long each API answer is held back: `ms` plus or minus up to `jitter_ms`, never below zero.
+    Seeded, so a run's delays repeat."""
+
+    def __init__(self, ms: float = 0.0, jitter_ms: float = 0.0, seed: int = 7) -> None:
+        self.set(ms, jitter_ms)
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def set(self, ms: float, jitter_ms: float) -> None:
+        if not (0 <= ms <= 60_000 and 0 <= jitter_ms <= 60_000):
+            raise ValueError("ms and jitter_ms must be between 0 and 60000")
+        self.ms, self.jitter_ms = float(ms), float(jitter_ms)
+
+    def seconds(self) -> float:
+        if self.ms == 0 and self.jitter_ms == 0:
+            return 0.0
+        with self._lock:
+            jitter = self._random.uniform(-self.jitter_ms, self.jitter_ms)
+        return max(0.0, self.ms + jitter) / 1000
+
+
 class App:
     """A route table with fault injection. Handlers run under one lock: the stand-ins' state is simple
     dicts, and serialising writes is how the real services appear to a single client anyway."""
@@ -135,6 +164,7 @@ class App:
         self.fault_body = fault_body or (lambda status: {"error": {"msg": f"injected {status}"}})
         self.routes: list[_Route] = []
         self.faults = FaultBoard()
+        self.latency = Latency()
         self.lock = threading.RLock()
         self._add_admin_routes()
 
@@ -187,6 +217,15 @@ class App:
             self.faults.calls.clear()
             return Response(204)
 
+        @self.route("PUT", r"/_sandbox/latency", "admin")
+        def set_latency(req: Request) -> Response:
+            body = req.json()
+            try:
+                self.latency.set(float(body.get("ms", 0)), float(body.get("jitter_ms", 0)))
+            except (TypeError, ValueError, AttributeError) as exc:
+                raise HttpError(422, {"error": {"msg": f"latency: {exc}"}}) from None
+            return Response(200, {"ms": self.latency.ms, "jitter_ms": self.latency.jitter_ms})
+
 
 def _make_handler(app: App) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
@@ -211,6 +250,8 @@ def _make_handler(app: App) -> type[BaseHTTPRequestHandler]:
                 return
             request = Request(self.command, split.path, parse_qs(split.query, keep_blank_values=True),
                               {k.lower(): v for k, v in self.headers.items()}, body, params)
+            if route.name != "admin" and (delay := app.latency.seconds()):
+                time.sleep(delay)  # the simulated network and service time of this answer (module docstring)
             fault = None if route.name == "admin" else app.faults.take(route.name)
             if fault and fault["kind"] == "status":
                 if fault.get("act"):
