@@ -14,6 +14,7 @@ from typing import Optional
 from shared.completion_watcher import WatcherDeps
 from shared.planner import PlannerClient
 from shared.plytix import PlytixClient
+from shared.plytix.shared_limiter import SharedRateLimiter
 from shared.queues import AppQueues
 from shared.rules import RulesFile, build_rules, load_rules
 from shared.scan import ScanDeps
@@ -50,8 +51,19 @@ def clients(settings: Settings) -> tuple[PlytixClient, PlannerClient, TableStore
         if _clients is None:
             stores = TableStores.from_settings(settings)
             stores.ensure_tables()
-            _clients = (PlytixClient.from_settings(settings), PlannerClient.from_settings(settings), stores)
+            _clients = (plytix_client(settings, stores), PlannerClient.from_settings(settings), stores)
         return _clients
+
+
+def plytix_client(settings: Settings, stores: TableStores) -> PlytixClient:
+    """The Plytix client, with the rate limit shared through storage when PLYTIX_SHARED_RATE_LIMIT is on
+    (shared/plytix/shared_limiter.py), else spaced per process."""
+    if not settings.PLYTIX_SHARED_RATE_LIMIT:
+        return PlytixClient.from_settings(settings)
+    limiter = SharedRateLimiter(stores.table("cursors"),
+                                [(settings.PLYTIX_RATE_PER_10S, 10.0), (settings.PLYTIX_RATE_PER_HOUR, 3600.0)],
+                                margin=settings.PLYTIX_RATE_MARGIN_SECONDS)
+    return PlytixClient.from_settings(settings, limiter=limiter)
 
 
 def queues(settings: Settings) -> AppQueues:

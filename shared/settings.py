@@ -86,6 +86,9 @@ class Settings(BaseModel):
     PLYTIX_RATE_MARGIN_SECONDS: float = Field(0.5, ge=0, le=10, description="Each rate window is treated as "
                                               "this much longer, for the time between a call's slot and its "
                                               "arrival at Plytix.")
+    PLYTIX_SHARED_RATE_LIMIT: bool = Field(False, description="Book every Plytix call in one Table Storage row "
+                                           "so all instances and processes share the account's limit "
+                                           "(2 storage requests per call).")
     PLYTIX_TIMEOUT_SECONDS: float = Field(30.0, gt=0, le=300)
     PLYTIX_PRODUCT_URL_TEMPLATE: str = Field(
         "https://app.plytix.com/products/{product_id}",

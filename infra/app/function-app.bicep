@@ -115,6 +115,9 @@ param plytixRatePerHour int = 2000
 
 param plytixTimeoutSeconds int = 30
 
+@description('PLYTIX_SHARED_RATE_LIMIT: every instance books its Plytix calls in one Table Storage row, so up to maximumInstanceCount instances share the account limit without 429s (2 storage requests per call).')
+param plytixSharedRateLimit bool = true
+
 @description('PLYTIX_RATE_MARGIN_SECONDS: each Plytix rate window is treated as this much longer (seconds, a decimal).')
 param plytixRateMarginSeconds string = '0.5'
 
@@ -221,6 +224,7 @@ var appSettings = {
   PLYTIX_RATE_PER_10S: string(plytixRatePer10s)
   PLYTIX_RATE_PER_HOUR: string(plytixRatePerHour)
   PLYTIX_RATE_MARGIN_SECONDS: plytixRateMarginSeconds
+  PLYTIX_SHARED_RATE_LIMIT: string(plytixSharedRateLimit)
   PLYTIX_TIMEOUT_SECONDS: string(plytixTimeoutSeconds)
   PLYTIX_PRODUCT_URL_TEMPLATE: plytixProductUrlTemplate
   PLYTIX_WEBHOOK_SECRET: plytixWebhookSecretReference

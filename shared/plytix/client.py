@@ -28,7 +28,7 @@ from pydantic import SecretStr
 
 from shared.observability import get_logger, record_api_call
 from shared.plytix.errors import AuthError, PlytixError, RateLimited, Unavailable, error_from_response
-from shared.plytix.ratelimit import RateLimiter, WaitTooLong, WindowUsage
+from shared.plytix.ratelimit import Limiter, RateLimiter, WaitTooLong, WindowUsage
 from shared.plytix.retry import backoff_delay, retry_after_seconds, window_ttl_seconds
 from shared.plytix.tokens import TokenCache
 
@@ -86,7 +86,7 @@ class PlytixClient:
                  rate_per_10s: int = 20, rate_per_hour: int = 2000, timeout: float = 30.0,
                  max_retries: int = 6, backoff_base: float = 0.5, http: Optional[httpx.Client] = None,
                  backoff_cap: float = 30.0, max_retry_after: float = 60.0,
-                 limiter: Optional[RateLimiter] = None, rate_margin: float = 0.5) -> None:
+                 limiter: Optional[Limiter] = None, rate_margin: float = 0.5) -> None:
         """`max_retry_after`: a Retry-After longer than this is not slept through; RateLimited is raised
         at once so that a function invocation can checkpoint instead of idling past its time limit."""
         if not api_key or not api_password:
@@ -103,7 +103,8 @@ class PlytixClient:
         self._max_retry_after = max_retry_after
         self._owns_http = http is None
         self._http = http or httpx.Client(follow_redirects=False)
-        self._limiter = limiter or RateLimiter([(rate_per_10s, 10.0), (rate_per_hour, 3600.0)], margin=rate_margin)
+        self._limiter: Limiter = limiter or RateLimiter([(rate_per_10s, 10.0), (rate_per_hour, 3600.0)],
+                                                        margin=rate_margin)
         self._token_limiter = RateLimiter([(TOKEN_RATE_PER_SECOND, 1.0)])
         self._tokens = TokenCache(self._fetch_token)
         self._deprecations_seen: set[str] = set()

@@ -24,7 +24,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,17 @@ class WindowUsage:
     @property
     def left(self) -> int:
         return max(0, self.limit - self.used)
+
+
+class Limiter(Protocol):
+    """What the Plytix client needs of a limiter: this module's per-process one, or the one shared by
+    every instance through Table Storage (shared_limiter.py)."""
+
+    def acquire(self, max_wait: float = ...) -> float: ...
+
+    def hold(self, seconds: float) -> None: ...
+
+    def usage(self) -> list[WindowUsage]: ...
 
 
 class RateLimiter:
