@@ -7,8 +7,9 @@
 - the last passes with their API costs: the passes that moved the feed watermark (scheduled and full
   ones; the watermark keeps the last ten, shared/scan.py) and the runs table (on-demand scans keep their
   report, with `api_calls`);
-- the Plytix rate-limit budget: this process's limiter windows against the configured limits, and the
-  429s and limiter waits its client has seen.
+- the Plytix rate-limit budget: the limiter's windows against the configured limits (this process's, or
+  every instance's with PLYTIX_SHARED_RATE_LIMIT, one Table read), and the 429s and limiter waits its
+  client has seen.
 
 Every read is one query per table (audit: only rows since the first day shown); nothing calls Plytix or
 Graph, so opening the page costs no API budget.
