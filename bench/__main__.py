@@ -1,4 +1,5 @@
-"""`python -m bench` (make bench): every bench in turn: Plytix search calls, the full scan, the change feed,
+"""`python -m bench` (make bench): every bench in turn: Plytix search calls, the full scan, a full sweep under
+the published rate limit, the change feed,
 then job 5's channel webhook and feed check, job 4's watcher and notification endpoint, the operations
 page's storage requests, health under probe load, and job 6's duplicate index.
 
@@ -10,13 +11,25 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from bench import change_feed_cost, channels, dashboard, health_load, plytix_calls, quality_index, scan_cost, writeback
+from bench import (
+    change_feed_cost,
+    channels,
+    dashboard,
+    health_load,
+    plytix_calls,
+    quality_index,
+    rate_limited_sweep,
+    scan_cost,
+    writeback,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     for bench in (plytix_calls, scan_cost):
         bench.main(argv)
         print()
+    rate_limited_sweep.main([])  # its own arguments: catalog size (10,000: about 5 minutes at the limit)
+    print()
     change_feed_cost.main([])  # its own arguments: catalog size and changed products
     print()
     channels.main([])  # its own arguments: webhook rate and duration

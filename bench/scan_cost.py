@@ -205,15 +205,16 @@ def _reset_rss_peak() -> Optional[int]:
 
 
 @contextmanager
-def sandbox_process(products: int, gap_rate: float = GAP_RATE,
-                    deadline_s: float = SANDBOX_START_DEADLINE_S) -> Iterator[tuple[str, str]]:
+def sandbox_process(products: int, gap_rate: float = GAP_RATE, deadline_s: float = SANDBOX_START_DEADLINE_S,
+                    extra_args: Sequence[str] = ()) -> Iterator[tuple[str, str]]:
     """Run `python -m sandbox` on free loopback ports; yield (plytix_url, graph_url); stop it on exit.
 
     A separate process, so that the catalog it holds (and its request handling) is not counted in the
     scan's memory and does not compete for this process's GIL."""
     plytix_port, graph_port = free_port(), free_port()
     command = [sys.executable, "-m", "sandbox", "--host", "127.0.0.1", "--products", str(products),
-               "--gap-rate", str(gap_rate), "--plytix-port", str(plytix_port), "--graph-port", str(graph_port)]
+               "--gap-rate", str(gap_rate), "--plytix-port", str(plytix_port), "--graph-port", str(graph_port),
+               *extra_args]
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
         try:
