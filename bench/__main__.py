@@ -1,4 +1,5 @@
-"""`python -m bench` (make bench): every bench in turn: Plytix search calls, the full scan, a full sweep under
+"""`python -m bench` (make bench): every bench in turn: Plytix search calls, the full scan, the cost per
+updated and closed task, a full sweep under
 the published rate limit, the change feed,
 then job 5's channel webhook and feed check, job 4's watcher and notification endpoint, the operations
 page's storage requests, health under probe load, and job 6's duplicate index.
@@ -12,6 +13,7 @@ import sys
 from typing import Sequence
 
 from bench import (
+    action_cost,
     change_feed_cost,
     channels,
     dashboard,
@@ -28,6 +30,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     for bench in (plytix_calls, scan_cost):
         bench.main(argv)
         print()
+    action_cost.main([])  # its own arguments: catalog size and actions
+    print()
     rate_limited_sweep.main([])  # its own arguments: catalog size (10,000: about 5 minutes at the limit)
     print()
     change_feed_cost.main([])  # its own arguments: catalog size and changed products
