@@ -12,6 +12,7 @@ from sandbox.plytix import PlytixSandbox
 from shared.plytix.shared_limiter import SharedRateLimiter
 from shared.store import TableStores
 from tests.conftest import ROOT
+from tests.test_plytix_client import FakeClock
 
 LIMIT, WINDOW, CALLS, WORKERS = 4, 1.0, 10, 3
 
@@ -42,23 +43,13 @@ def test_three_workers_each_spacing_only_its_own_calls_do_get_429s(azurite: str,
         assert sandbox.stats()["rate_limited"] > 0
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def test_two_instances_book_slots_in_one_row(azurite: str, table_prefix: str) -> None:
     """Two limiters (two instances) on one table and one clock: together at most 2 calls per second and 3
     per hour (minute granularity), a hold set by one keeps the other back, and usage counts both."""
     stores = TableStores.from_connection_string(azurite, table_prefix)
     stores.ensure_tables()
-    clock = _Clock()
+    clock = FakeClock()
+    clock.now = 1_000_000.0  # wall-clock seconds: whole minutes matter to the hourly count
     limits = [(2, 1.0), (3, 3600.0)]
     first, second = (SharedRateLimiter(stores.table("cursors"), limits, clock=clock, sleep=clock.sleep)
                      for _ in range(2))

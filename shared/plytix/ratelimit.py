@@ -56,11 +56,7 @@ class RateLimiter:
 
     def __init__(self, limits: Sequence[tuple[int, float]], *, margin: float = 0.0,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
-        for limit, seconds in limits:
-            if limit < 1 or seconds <= 0:
-                raise ValueError("every window needs limit >= 1 and seconds > 0")
-        if margin < 0:
-            raise ValueError("margin must be >= 0")
+        check_windows(limits, margin)
         self._windows = [(limit, seconds + margin, deque[float]()) for limit, seconds in limits]
         self._nominal = [seconds for _, seconds in limits]
         self._clock = clock
@@ -104,12 +100,26 @@ class RateLimiter:
     def acquire(self, max_wait: float = float("inf")) -> float:
         """Wait until a call is allowed; return the seconds waited. Raises WaitTooLong instead of
         sleeping longer than `max_wait` (a full hourly window would idle a function past its timeout)."""
-        wait = self.reserve(max_wait)
-        if wait > max_wait:
-            raise WaitTooLong(wait)
-        if wait > 0:
-            self._sleep(wait)
-        return wait
+        return wait_for_slot(self.reserve, self._sleep, max_wait)
+
+
+def check_windows(limits: Sequence[tuple[int, float]], margin: float) -> None:
+    """ValueError unless every window has a positive limit and length and the margin is not negative."""
+    for limit, seconds in limits:
+        if limit < 1 or seconds <= 0:
+            raise ValueError("every window needs limit >= 1 and seconds > 0")
+    if margin < 0:
+        raise ValueError("margin must be >= 0")
+
+
+def wait_for_slot(reserve: Callable[[float], float], sleep: Callable[[float], None], max_wait: float) -> float:
+    """Book a slot through `reserve` and sleep until it; WaitTooLong if it is further than `max_wait`."""
+    wait = reserve(max_wait)
+    if wait > max_wait:
+        raise WaitTooLong(wait)
+    if wait > 0:
+        sleep(wait)
+    return wait
 
 
 class WaitTooLong(Exception):

@@ -28,7 +28,7 @@ from typing import Any, Callable, Optional, Sequence
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableEntity
 
-from shared.plytix.ratelimit import WaitTooLong, WindowUsage
+from shared.plytix.ratelimit import WindowUsage, check_windows, wait_for_slot
 from shared.store.errors import ConcurrentUpdate
 from shared.store.table import StoreTable
 
@@ -43,11 +43,7 @@ class SharedRateLimiter:
 
     def __init__(self, table: StoreTable, limits: Sequence[tuple[int, float]], *, margin: float = 0.0,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
-        for limit, seconds in limits:
-            if limit < 1 or seconds <= 0:
-                raise ValueError("every window needs limit >= 1 and seconds > 0")
-        if margin < 0:
-            raise ValueError("margin must be >= 0")
+        check_windows(limits, margin)
         self._short = [(limit, seconds + margin) for limit, seconds in limits if seconds < HOURLY_SECONDS]
         self._hourly = [(limit, seconds + margin) for limit, seconds in limits if seconds >= HOURLY_SECONDS]
         self._nominal = list(limits)
@@ -70,12 +66,7 @@ class SharedRateLimiter:
 
     def acquire(self, max_wait: float = float("inf")) -> float:
         """Wait until a call is allowed; return the seconds waited (WaitTooLong past `max_wait`)."""
-        wait = self.reserve(max_wait)
-        if wait > max_wait:
-            raise WaitTooLong(wait)
-        if wait > 0:
-            self._sleep(wait)
-        return wait
+        return wait_for_slot(self.reserve, self._sleep, max_wait)
 
     def hold(self, seconds: float) -> None:
         """The server says its window is full for `seconds` more: no instance starts a call before then."""
