@@ -1,6 +1,6 @@
 """`python -m bench` (make bench): every bench in turn: Plytix search calls, the full scan, the cost per
 updated and closed task, a full sweep under
-the published rate limit, the change feed,
+the published rate limit, a 100,000-product sweep into one plan, the change feed,
 then job 5's channel webhook and feed check, job 4's watcher and notification endpoint, the operations
 page's storage requests, health under probe load, and job 6's duplicate index.
 
@@ -18,6 +18,7 @@ from bench import (
     channels,
     dashboard,
     health_load,
+    plan_overflow,
     plytix_calls,
     quality_index,
     rate_limited_sweep,
@@ -33,6 +34,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     action_cost.main([])  # its own arguments: catalog size and actions
     print()
     rate_limited_sweep.main([])  # its own arguments: catalog size (10,000: about 5 minutes at the limit)
+    print()
+    plan_overflow.main([])  # its own arguments: catalog size
     print()
     change_feed_cost.main([])  # its own arguments: catalog size and changed products
     print()
