@@ -16,19 +16,15 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import tempfile
 import time
-import uuid
-from pathlib import Path
 from typing import Sequence
 
 import httpx
 
-from bench.scan_cost import GAP_RATE, ROOT, RULES_YAML, sandbox_process
+from bench.scan_cost import GAP_RATE, ROOT, scan_world
 from bench.table import render
 from devhost.azurite import start_azurite
 from shared.scan import run_full_scan
-from tests.scan_world import build_deps, world_settings
 
 RATE_PER_10S = 20
 GOAL_RATIO = 1.10
@@ -42,24 +38,14 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"their own process, tables in Azurite", flush=True)
     azurite = start_azurite(ROOT)
     try:
-        with sandbox_process(args.products, GAP_RATE, extra_args=("--rate-per-10s", str(RATE_PER_10S))) \
-                as (plytix_url, graph_url), tempfile.TemporaryDirectory(prefix="bench-limited-") as workdir:
-            rules = Path(workdir) / "rules.yaml"
-            rules.write_text(RULES_YAML)
-            settings = world_settings(plytix_url, graph_url, azurite.connection_string,
-                                      "bench" + uuid.uuid4().hex[:10], rules, MAX_TASKS_PER_RUN=100_000,
-                                      GROUP_THRESHOLD=10_000, PLYTIX_RATE_PER_10S=RATE_PER_10S)
-            deps = build_deps(settings)
-            try:
-                started = time.perf_counter()
-                report = run_full_scan(deps)
-                wall = time.perf_counter() - started
-                calls = sum(deps.plytix.stats.snapshot()["calls"].values())
-            finally:
-                deps.plytix.close()
-                deps.planner.close()
-                deps.stores.close()
-            refused = httpx.get(f"{plytix_url}/_sandbox/stats", timeout=10).json()["rate_limited"]
+        with scan_world(args.products, azurite.connection_string, GAP_RATE,
+                        sandbox_args=("--rate-per-10s", str(RATE_PER_10S)),
+                        PLYTIX_RATE_PER_10S=RATE_PER_10S) as deps:
+            started = time.perf_counter()
+            report = run_full_scan(deps)
+            wall = time.perf_counter() - started
+            calls = sum(deps.plytix.stats.snapshot()["calls"].values())
+            refused = httpx.get(f"{deps.settings.PLYTIX_BASE_URL}/_sandbox/stats", timeout=10).json()["rate_limited"]
     finally:
         azurite.stop()
     bound = (math.ceil(calls / RATE_PER_10S) - 1) * 10.0

@@ -264,17 +264,20 @@ def measure(products: int, storage: str, *, gap_rate: float = GAP_RATE) -> SizeR
 
 
 @contextmanager
-def scan_world(products: int, storage: str, gap_rate: float, rules_yaml: str = RULES_YAML) -> Iterator[ScanDeps]:
-    """Fresh stand-ins (own process), fresh tables and the bench's rules: ScanDeps as production builds them."""
-    with sandbox_process(products, gap_rate) as (plytix_url, graph_url), \
+def scan_world(products: int, storage: str, gap_rate: float, rules_yaml: str = RULES_YAML,
+               sandbox_args: Sequence[str] = (), **overrides: object) -> Iterator[ScanDeps]:
+    """Fresh stand-ins (own process, started with `sandbox_args`), fresh tables and the bench's rules:
+    ScanDeps as production builds them, with app settings `overrides` on top of the bench's."""
+    with sandbox_process(products, gap_rate, extra_args=tuple(sandbox_args)) as (plytix_url, graph_url), \
             tempfile.TemporaryDirectory(prefix="bench-scan-") as workdir:
         rules = Path(workdir) / "rules.yaml"
         rules.write_text(rules_yaml)
         # No cap and no grouping (we want the per-task cost; GROUP_THRESHOLD's maximum, 10,000, is far above
         # the findings of one family here); the client-side limiter must not be what is measured.
+        bench_settings: dict[str, object] = {"MAX_TASKS_PER_RUN": 100_000, "GROUP_THRESHOLD": 10_000,
+                                             "PLYTIX_RATE_PER_10S": 1000, "PLYTIX_RATE_PER_HOUR": 1_000_000}
         settings = world_settings(plytix_url, graph_url, storage, "bench" + uuid.uuid4().hex[:10], rules,
-                                  MAX_TASKS_PER_RUN=100_000, GROUP_THRESHOLD=10_000,
-                                  PLYTIX_RATE_PER_10S=1000, PLYTIX_RATE_PER_HOUR=1_000_000)
+                                  **(bench_settings | overrides))
         deps = build_deps(settings)
         try:
             yield deps

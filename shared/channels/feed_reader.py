@@ -236,8 +236,7 @@ class _XmlRowEvents:
         """Rows completed by the data fed so far. A row is detached from its parent once the caller is
         done with it, so the document tree never holds more than the row being read."""
         for event_and_item in self.parser.read_events():
-            event, item = cast(tuple[str, Element], event_and_item)  # "start"/"end" events carry the element
-            element = item
+            event, element = cast(tuple[str, Element], event_and_item)  # "start"/"end" events carry the element
             tag = _local(element.tag)
             if event == "start":
                 self._open.append(element)

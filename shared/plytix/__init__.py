@@ -2,14 +2,14 @@
 
 from shared.plytix.client import MAX_PAGE_SIZE, MAX_SEARCH_ATTRIBUTES, ClientStats, PlytixClient
 from shared.plytix.errors import (
-                                  AuthError,
-                                  Conflict,
-                                  NotFound,
-                                  OrderTooBroad,
-                                  PlytixError,
-                                  RateLimited,
-                                  Unavailable,
-                                  ValidationFailed,
+    AuthError,
+    Conflict,
+    NotFound,
+    OrderTooBroad,
+    PlytixError,
+    RateLimited,
+    Unavailable,
+    ValidationFailed,
 )
 from shared.plytix.ratelimit import RateLimiter
 from shared.plytix.schema import SearchSchema, search_schema

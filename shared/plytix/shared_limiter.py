@@ -52,17 +52,14 @@ class SharedRateLimiter:
     def reserve(self, max_wait: float = float("inf")) -> float:
         """Book the next slot every window allows; return the seconds until it. When the wait would exceed
         `max_wait`, nothing is booked and the wait is returned all the same."""
-        for _ in range(MAX_ATTEMPTS):
-            entity = self._table.get(PARTITION, ROW)
-            state = _State.read(entity)
-            now = self._clock()
+        def book(state: _State, now: float) -> tuple[float, bool]:
             slot = self._earliest(state, now)
             if slot - now > max_wait:
-                return slot - now
+                return slot - now, False
             state.book(slot, now, self._keep_seconds())
-            if self._write(state, entity):
-                return slot - now
-        raise ConcurrentUpdate(f"the shared Plytix rate-limit row lost {MAX_ATTEMPTS} writes in a row")
+            return slot - now, True
+
+        return self._update(book)
 
     def acquire(self, max_wait: float = float("inf")) -> float:
         """Wait until a call is allowed; return the seconds waited (WaitTooLong past `max_wait`)."""
@@ -70,13 +67,11 @@ class SharedRateLimiter:
 
     def hold(self, seconds: float) -> None:
         """The server says its window is full for `seconds` more: no instance starts a call before then."""
-        for _ in range(MAX_ATTEMPTS):
-            entity = self._table.get(PARTITION, ROW)
-            state = _State.read(entity)
-            state.hold_until = max(state.hold_until, self._clock() + max(0.0, seconds))
-            if self._write(state, entity):
-                return
-        raise ConcurrentUpdate(f"the shared Plytix rate-limit row lost {MAX_ATTEMPTS} writes in a row")
+        def extend(state: _State, now: float) -> tuple[float, bool]:
+            state.hold_until = max(state.hold_until, now + max(0.0, seconds))
+            return 0.0, True
+
+        self._update(extend)
 
     def usage(self) -> list[WindowUsage]:
         """Calls booked by every instance in each window right now (one Table read)."""
@@ -101,6 +96,18 @@ class SharedRateLimiter:
 
     def _keep_seconds(self) -> float:
         return max((seconds for _, seconds in self._short), default=0.0)
+
+    def _update(self, change: Callable[[_State, float], tuple[float, bool]]) -> float:
+        """Read the row, let `change` edit its state at the current time, write it back only if no one
+        wrote it meanwhile, and read again if someone did. `change` returns (its result, whether to
+        write): a booking too far off writes nothing."""
+        for _ in range(MAX_ATTEMPTS):
+            entity = self._table.get(PARTITION, ROW)
+            state = _State.read(entity)
+            result, write = change(state, self._clock())
+            if not write or self._write(state, entity):
+                return result
+        raise ConcurrentUpdate(f"the shared Plytix rate-limit row lost {MAX_ATTEMPTS} writes in a row")
 
     def _write(self, state: _State, entity: Optional[TableEntity]) -> bool:
         """Write the row if no one wrote it since `entity` was read; False if someone did."""
