@@ -13,13 +13,13 @@ A dry run writes nothing.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import replace
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from shared.change_feed import STATUS_FIELD, ChangeFeed, ChangeKind, EchoSource, ProductChanges, Watch
+from shared.group_plans import resolve_group_plans
 from shared.observability import get_logger
-from shared.planner import PlannerClient, PlannerError
+from shared.planner import PlannerClient
 from shared.plytix import PlytixClient
 from shared.reconcile.plan import Action, Kind
 from shared.rules import EventRule, Finding, ProductView, Rule, is_event_rule
@@ -34,7 +34,6 @@ log = get_logger(__name__)
 COMPARE_BATCH = 500
 # Quiet snapshots (changes that produced no finding) are written once this many wait: fewer, fuller batches.
 QUIET_FLUSH = 2000
-NEW_PLAN_PREFIX = "new-plan:"  # a dry run's stand-in for a wave plan that does not exist yet
 
 
 def rule_cursor(rule_id: str) -> str:
@@ -110,43 +109,11 @@ class EventPass:
 
     def resolve_plans(self, findings: dict[str, list[Finding]], planner: PlannerClient,
                       errors: list[str]) -> None:
-        """Give findings that go into a launch-wave plan that plan's id: created once per wave in its
-        Microsoft 365 group and remembered in a cursor (a dry run only looks)."""
-        resolved: dict[tuple[str, str], str] = {}
-        for rule_id, found in findings.items():
-            kept = []
-            for finding in found:
-                if finding.plan_request is None:
-                    kept.append(finding)
-                    continue
-                key = finding.plan_request
-                if key not in resolved:
-                    try:
-                        resolved[key] = self._wave_plan(planner, *key)
-                    except PlannerError as exc:
-                        errors.append(f"launch wave plan {key[1]!r}: {exc}")
-                        resolved[key] = ""
-                if resolved[key]:
-                    kept.append(replace(finding, plan_id=resolved[key]))
-                else:
-                    self._waiting.pop(finding.subject, None)  # the event replays next pass
-            findings[rule_id] = kept
-
-    def _wave_plan(self, planner: PlannerClient, group_id: str, title: str) -> str:
-        name = "wave-plan-" + _key(group_id, title)
-        cursor = self.stores.cursors.get(name)
-        if cursor is not None and cursor.value.get("plan_id"):
-            return str(cursor.value["plan_id"])
-        if self.dry_run:
-            return NEW_PLAN_PREFIX + title
-        plan_id = planner.ensure_group_plan(group_id, title)
-        try:
-            self.stores.cursors.save(Cursor(name, {"plan_id": plan_id, "group_id": group_id, "title": title},
-                                            etag=cursor.etag if cursor else None))
-        except Exception:  # noqa: BLE001 - another pass saved it: ensure_group_plan picked the same plan
-            log.info("wave plan cursor %s saved by another pass", name)
-        self.stats["wave_plans"] += 1
-        return plan_id
+        """Give findings that go into a launch-wave plan that plan's id (shared/group_plans.py); an event
+        whose plan cannot be made now replays next pass (its snapshot is not moved)."""
+        self.stats["wave_plans"] += resolve_group_plans(
+            findings, planner, self.stores, dry_run=self.dry_run, errors=errors,
+            unresolved=lambda finding: self._waiting.pop(finding.subject, None))
 
     def finish(self, report_planned: list[Action], retry: set[str], plytix: PlytixClient,
                now: Callable[[], datetime], errors: list[str]) -> None:
@@ -210,9 +177,3 @@ def _since(cursor: Optional[Cursor]) -> Optional[datetime]:
         return datetime.fromisoformat(value) if value else None
     except ValueError:
         return None
-
-
-def _key(*parts: str) -> str:
-    import hashlib
-
-    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Iterator, Optional
 
-from shared.events_pass import COMPARE_BATCH, NEW_PLAN_PREFIX, EventPass, rule_cursor
+from shared.events_pass import COMPARE_BATCH, EventPass, rule_cursor
 from shared.feed import PAGE_SIZE, ProductFeed
+from shared.group_plans import NEW_PLAN_PREFIX, resolve_group_plans
 from shared.observability import get_logger, log_event
 from shared.planner import PlannerClient, PlannerError, PlannerTask
 from shared.plytix import PlytixClient
@@ -267,12 +268,14 @@ def _read_and_reconcile(deps: ScanDeps, rules: list[Rule], report: ScanReport, f
             evaluate(product)
         deleted = missing - returned
         read |= deleted  # deleted from Plytix: read, and gone
-    if events is not None:
-        events.resolve_plans(findings, deps.planner, report.errors)
     for rule in rules:
-        catalog_findings = getattr(rule, "pass_findings", None)  # job 6: groups from the rule's stored index
+        catalog_findings = getattr(rule, "pass_findings", None)  # jobs 6, 7: groups from the rule's stored index
         if catalog_findings is not None:
             findings[rule.id].extend(catalog_findings(deps.settings.ENVIRONMENT_NAME, _product_url(deps)))
+    if events is not None:
+        events.resolve_plans(findings, deps.planner, report.errors)
+    else:  # a project's own plan (job 7)
+        resolve_group_plans(findings, deps.planner, deps.stores, dry_run=report.dry_run, errors=report.errors)
     report.findings = sum(len(f) for f in findings.values())
     if report.products_seen or full:
         _reconcile(deps, rules, links_by_rule, findings, report, evaluated=read.__contains__,

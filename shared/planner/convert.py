@@ -73,7 +73,11 @@ def task_from_json(task: Mapping[str, Any]) -> PlannerTask:
         etag=task.get("@odata.etag") or "", created=_datetime(task.get("createdDateTime")),
         completed=_datetime(task.get("completedDateTime")), completed_by=_identity_id(task.get("completedBy")),
         assignee_ids=tuple(sorted(k for k in (task.get("assignments") or {}) if not k.startswith("@"))),
-        completed_by_app=_by_application(task.get("completedBy")))
+        completed_by_app=_by_application(task.get("completedBy")),
+        checklist_items=int(task.get("checklistItemCount") or 0),
+        checklist_open=int(task.get("activeChecklistItemCount") or 0),
+        categories=tuple(sorted(k for k, on in (task.get("appliedCategories") or {}).items()
+                                if on is True and not k.startswith("@"))))
 
 
 def _by_application(identity: Any) -> bool:

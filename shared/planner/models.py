@@ -71,6 +71,10 @@ class PlannerTask:
     completed_by: Optional[str]  # user object id, or the application id when an app completed it
     assignee_ids: tuple[str, ...]
     completed_by_app: bool = False  # completedBy names an application (us), not a person
+    # Listed with every task (plannerTask resource): what a project's progress reads without a details GET.
+    checklist_items: int = 0  # checklistItemCount
+    checklist_open: int = 0  # activeChecklistItemCount: items not ticked
+    categories: tuple[str, ...] = ()  # appliedCategories set to true, e.g. ("category1",)
 
 
 @dataclass(frozen=True)
