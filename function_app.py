@@ -3,7 +3,7 @@
 import azure.functions as func
 
 from shared import telemetry
-from shared.blueprints import channels, http_api, pages, planner_notifications, scan_worker, timers
+from shared.blueprints import channels, http_api, pages, planner_notifications, projects, scan_worker, timers
 
 telemetry.configure()  # before any client exists; see shared/telemetry.py for what each environment gets
 
@@ -14,3 +14,4 @@ app.register_functions(scan_worker.bp)
 app.register_functions(channels.bp)
 app.register_functions(planner_notifications.bp)
 app.register_functions(pages.bp)
+app.register_functions(projects.bp)

@@ -223,6 +223,9 @@ _ATTRIBUTE_SPECS: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
     ("discontinued", "Discontinued", "BooleanAttribute", "Workflow", ()),
     ("content_completeness", "Content completeness", "CompletenessAttribute", "Workflow", ()),
     ("review_status", "Review status", "DropdownAttribute", "Compliance", REVIEW_STATUSES),
+    # Catalog projects (job 7) write their progress here: the last milestone reached, and in progress/done.
+    ("project_stage", "Project stage", "TextAttribute", "Workflow", ()),
+    ("project_status", "Project status", "TextAttribute", "Workflow", ()),
 )
 
 _COMMON = ("name_en", "name_de", "name_fr", "description_en", "description_de", "description_fr",

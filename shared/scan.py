@@ -437,6 +437,10 @@ def _reconcile(deps: ScanDeps, rules: list[Rule], links_by_rule: dict[str, dict[
         ctx.journal.flush()
     for rule_id in first_runs:
         _mark_seen(deps, rule_id, report.run_id, report.started)
+    for rule in rules:
+        after = getattr(rule, "after_pass", None)  # job 7: progress from this pass's task listing
+        if after is not None:
+            report.errors.extend(after(deps, tasks, report.run_id))
 
 
 def _digester(rule: Rule, environment: str, findings: Iterable[Finding], links: dict[str, Link],

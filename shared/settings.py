@@ -95,6 +95,10 @@ class Settings(BaseModel):
         description="Link to a product in the Plytix UI, put on every task as a reference.")
 
     # --- Microsoft Graph / Planner ---
+    # The task URL as the new Planner shows it in the browser; tasks.office.com links redirect there.
+    PLANNER_TASK_URL_TEMPLATE: str = Field(
+        "https://planner.cloud.microsoft/webui/plan/{plan_id}/view/board/task/{task_id}",
+        description="Link to a task in Planner on the project report ({plan_id}, {task_id}).")
     GRAPH_BASE_URL: str = Field("https://graph.microsoft.com/v1.0", description="Graph v1.0 root.")
     GRAPH_AUTH_MODE: GraphAuthMode = Field(GraphAuthMode.managed_identity)
     GRAPH_TENANT_ID: Optional[str] = Field(None, description="Entra tenant id (client_secret mode).")
@@ -207,6 +211,17 @@ class Settings(BaseModel):
     def _url_template(cls, value: str) -> str:
         if "{product_id}" not in value:
             raise ValueError("must contain {product_id}")
+        return value
+
+    @field_validator("PLANNER_TASK_URL_TEMPLATE")
+    @classmethod
+    def _task_url_template(cls, value: str) -> str:
+        if "{task_id}" not in value:
+            raise ValueError("must contain {task_id}")
+        try:
+            value.format(plan_id="p", task_id="t")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError("may use only {plan_id} and {task_id}") from exc
         return value
 
     @model_validator(mode="after")

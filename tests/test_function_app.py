@@ -29,7 +29,8 @@ def test_function_app_declares_the_functions_azure_will_index():
     assert set(functions) == {"health", "scans", "scan_status", "audit", "full_sweep", "incremental_pass",
                               "completion_watcher", "writebacks", "writeback_retry", "scan_worker",
                               "channel_webhook", "channel_feed_check", "planner_notifications",
-                              "planner_notification_worker", "dashboard", "openapi"}
+                              "planner_notification_worker", "dashboard", "openapi", "projects", "project",
+                              "project_report"}
     http = {name: (f.route, f.methods, f.auth_level) for name, f in functions.items() if f.route is not None}
     assert http == {"health": ("health", ("GET",), "anonymous"), "scans": ("scans", ("POST",), "function"),
                     "scan_status": ("scans/{run_id}", ("GET",), "function"),
@@ -38,6 +39,8 @@ def test_function_app_declares_the_functions_azure_will_index():
                     "channel_webhook": ("plytix/channel-webhook", ("POST",), "anonymous"),
                     "planner_notifications": ("planner/notifications", ("POST",), "anonymous"),
                     "dashboard": ("dashboard", ("GET",), "function"),
+                    "projects": ("projects", ("GET",), "function"), "project": ("projects/{id}", ("GET",), "function"),
+                    "project_report": ("projects/{id}/report", ("GET",), "function"),
                     "openapi": ("openapi.json", ("GET",), "anonymous")}
     watcher = functions["completion_watcher"]
     assert (watcher.trigger_type, watcher.schedule_resolved) == ("timerTrigger", "0 */1 * * * *")

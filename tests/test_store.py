@@ -389,7 +389,7 @@ def test_ensure_tables_is_idempotent_and_names_follow_the_prefix(stores: TableSt
     stores.ensure_tables()
     existing = {t.name for t in stores.service.query_tables(f"TableName ge '{table_prefix}'")}
     names = ("links", "taskindex", "snapshots", "cursors", "audit", "writebacks", "echoes", "families", "scanruns",
-             "channelfeed", "quality")
+             "channelfeed", "quality", "projects")
     assert {f"{table_prefix}{s}" for s in names} <= existing
     assert stores.stats.count(kind="create_table") == len(names)
 

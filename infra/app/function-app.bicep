@@ -234,6 +234,7 @@ var appSettings = {
   CHANNEL_FEED_TIMEOUT_SECONDS: string(channelFeedTimeoutSeconds)
   CHANNEL_WEBHOOK_DEDUP_SECONDS: string(channelWebhookDedupSeconds)
   GRAPH_BASE_URL: graphBaseUrl
+  PLANNER_TASK_URL_TEMPLATE: 'https://planner.cloud.microsoft/webui/plan/{plan_id}/view/board/task/{task_id}'
   GRAPH_AUTH_MODE: graphAuthMode
   GRAPH_TENANT_ID: tenant().tenantId
   // managed_identity: the identity's client id selects it; client_secret: the app registration.

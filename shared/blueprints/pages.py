@@ -11,7 +11,7 @@ from shared.pages.replies import PageReply
 bp = func.Blueprint()
 
 
-def _response(reply: PageReply) -> func.HttpResponse:
+def page_response(reply: PageReply) -> func.HttpResponse:
     return func.HttpResponse(reply.body, status_code=reply.status, headers=reply.headers, mimetype=reply.mimetype,
                              charset="utf-8")
 
@@ -20,4 +20,4 @@ def _response(reply: PageReply) -> func.HttpResponse:
 @bp.route(route="dashboard", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @json_errors
 def dashboard(req: func.HttpRequest) -> func.HttpResponse:
-    return _response(replies.dashboard(dict(req.params)))
+    return page_response(replies.dashboard(dict(req.params)))

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 
 from shared.rules.account import AccountMismatch, account_problems, check_against_account
+from shared.rules.catalog_project import CatalogProjectRule, CatalogProjectRuleConfig
 from shared.rules.channel_requirements import ChannelRequirementsRule, ChannelRequirementsRuleConfig
 from shared.rules.config import RequiredAttributesRuleConfig, RulesFile, load_rules, parse_rules
 from shared.rules.data_quality import DataQualityRule, DataQualityRuleConfig
@@ -66,6 +67,7 @@ _BUILDERS: dict[type, Callable[[Any, RulesFile], Rule]] = {
     ReviewOnChangeRuleConfig: ReviewOnChangeRule,
     ChannelRequirementsRuleConfig: ChannelRequirementsRule,
     DataQualityRuleConfig: DataQualityRule,
+    CatalogProjectRuleConfig: CatalogProjectRule,
 }
 
 

@@ -527,6 +527,7 @@ class RequiredAttributesRuleConfig(RuleConfigBase):
 
 # Add new rule models here; the `type` key picks the model. Rule types that live in their own module
 # (config model and evaluator together) are imported here, after the bases they build on.
+from shared.rules.catalog_project import CatalogProjectRuleConfig  # noqa: E402
 from shared.rules.channel_requirements import ChannelRequirementsRuleConfig  # noqa: E402
 from shared.rules.data_quality import DataQualityRuleConfig  # noqa: E402
 from shared.rules.launch_checklist import LaunchChecklistRuleConfig  # noqa: E402
@@ -534,7 +535,7 @@ from shared.rules.review_on_change import ReviewOnChangeRuleConfig  # noqa: E402
 
 RULE_MODELS: tuple[type[RuleConfigBase], ...] = (RequiredAttributesRuleConfig, LaunchChecklistRuleConfig,
                                                  ReviewOnChangeRuleConfig, ChannelRequirementsRuleConfig,
-                                                 DataQualityRuleConfig)
+                                                 DataQualityRuleConfig, CatalogProjectRuleConfig)
 if TYPE_CHECKING:
     # The type checker cannot build a Union from a runtime tuple; what callers rely on is the base.
     RuleConfig = RuleConfigBase

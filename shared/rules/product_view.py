@@ -44,6 +44,7 @@ class ProductView:
     attributes: Mapping[str, Any]  # label -> value, read-only
     gtin: str = ""  # system field, when the search asked for it (the data_quality rule does)
     parent_id: Optional[str] = None  # a variant's parent (`_parent_id`, in every search hit of a variant)
+    static_lists: tuple[str, ...] = ()  # ids of the static lists holding the product, when requested
     family_known: bool = False  # the family is the product's (given, or read by GET), not merely unknown
 
     @property
@@ -79,6 +80,7 @@ class ProductView:
             attributes=MappingProxyType(attributes),
             gtin=str(product.get("gtin") or ""),
             parent_id=str(product.get("_parent_id") or "") or None,
+            static_lists=_list_ids(product.get("static_lists")),
             family_known=bool(family_id) or bool(product.get(DETAILS_READ)),
         )
 
@@ -96,3 +98,9 @@ def _category_path(category: Any) -> tuple[str, ...]:
         return ()
     path = category.get("path") or ([category["name"]] if category.get("name") else [])
     return tuple(str(part) for part in path)
+
+
+def _list_ids(lists: Any) -> tuple[str, ...]:
+    """Static lists as ids, whether Plytix sent ids or {id, name} objects."""
+    ids = [item.get("id") if isinstance(item, Mapping) else item for item in (lists or ())]
+    return tuple(str(i) for i in ids if i)

@@ -23,6 +23,7 @@ from shared.store.cursors import CursorStore
 from shared.store.families import FamilyCacheStore
 from shared.store.journal import PassJournal
 from shared.store.links import LinkStore
+from shared.store.projects import ProjectStore
 from shared.store.quality import QualityIndex
 from shared.store.runs import RunStore
 from shared.store.snapshots import SnapshotStore
@@ -37,7 +38,7 @@ logger = get_logger(__name__)
 TABLE_SUFFIXES = {"links": "links", "taskindex": "taskindex", "snapshots": "snapshots",
                   "cursors": "cursors", "audit": "audit", "writebacks": "writebacks", "echoes": "echoes",
                   "families": "families", "runs": "scanruns", "channelfeed": "channelfeed",
-                  "quality": "quality"}
+                  "quality": "quality", "projects": "projects"}
 _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
 
 # The SDK's transport defaults are 300 s to connect and to read: far longer than a function should hang
@@ -69,7 +70,7 @@ def _client_options(endpoint: str, overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 class TableStores:
-    """links, task_index, snapshots, cursors, audit, families, runs, channel_feed and quality stores
+    """links, task_index, snapshots, cursors, audit, families, runs, channel_feed, quality and projects stores
     (`table()` for the rest), plus `stats`."""
 
     def __init__(self, service: TableServiceClient, prefix: str, *, stats: Optional[StoreStats] = None,
@@ -95,6 +96,7 @@ class TableStores:
         self.runs = RunStore(self._tables["runs"])
         self.channel_feed = ChannelFeedStore(self._tables["channelfeed"])
         self.quality = QualityIndex(self._tables["quality"])
+        self.projects = ProjectStore(self._tables["projects"])
 
     @classmethod
     def from_connection_string(cls, conn: str, prefix: str, **client_options: Any) -> "TableStores":
