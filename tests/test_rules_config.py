@@ -142,11 +142,11 @@ MALFORMED = {
     "unknown rule type": (
         HEAD + RULE.replace("type: required_attributes", "type: required_attribs"),
         "rules.yaml:8: rules[0].type: unknown rule type 'required_attribs': use one of required_attributes, "
-        "launch_checklist, review_on_change, channel_requirements, data_quality"),
+        "launch_checklist, review_on_change, channel_requirements, data_quality, catalog_project"),
     "missing rule type": (
         HEAD + RULE.replace("    type: required_attributes\n", ""),
         "rules.yaml:7: rules[0].type: is required: one of required_attributes, launch_checklist, review_on_change, "
-        "channel_requirements, data_quality"),
+        "channel_requirements, data_quality, catalog_project"),
     "rule checks nothing": (
         HEAD + RULE.replace("    require: [description]\n", ""),
         "rules.yaml:7: rules[0]: set 'require' and/or 'channels': this rule checks nothing"),
@@ -251,14 +251,15 @@ def test_example_file_validates_and_shows_every_feature() -> None:
     rules_file = load_rules(ROOT / "rules.example.yaml")
     by_id = {rule.id: rule for rule in rules_file.rules}
     assert set(by_id) == {"core-content", "marketplace-ready", "weight-for-shipping", "launch", "regulated-review",
-                          "channel-specs", "data-quality"}
+                          "channel-specs", "data-quality", "spring-refresh"}
     assert {rule.type for rule in rules_file.rules} == set(RULE_TYPES)  # every rule type there is
     core = by_id["core-content"]
     assert core.priority == 3 and core.reopen_policy is ReopenPolicy.reopen and core.group_threshold == 30
     assert rules_file.defaults.priority == 5 and rules_file.defaults.due_in_days == 7
     assert set(by_id["marketplace-ready"].channels) == {"amazon", "shopify"}
     assert [rule.id for rule in build_rules(rules_file)] == ["core-content", "marketplace-ready", "launch",
-                                                              "regulated-review", "channel-specs", "data-quality"]
+                                                              "regulated-review", "channel-specs", "data-quality",
+                                                              "spring-refresh"]
     assert rules_file.workflow_stages and by_id["marketplace-ready"].on_complete.stage == "next"
     assert [task.due.from_ for task in by_id["launch"].tasks if task.due] == ["launch_date", "launch_date", "now"]
     assert by_id["regulated-review"].hold.attribute == "review_status"
