@@ -79,9 +79,8 @@ def project(plytix_sandbox: Any, graph_sandbox: Any, azurite: str, table_prefix:
         deps.planner.close()
 
 
-def home_groups(project: Any) -> dict[str, set[str]]:
-    """Selected Home products by their first category path, from the stand-in's own records."""
-    sandbox = project.plytix
+def home_groups(sandbox: Any) -> dict[str, set[str]]:
+    """Selected Home products by their first category path, from the Plytix stand-in's own records."""
     groups: dict[str, set[str]] = {}
     for product in sandbox.products():
         paths = sorted("/".join(sandbox.catalog.categories[c].path) for c in product.get("categories") or [])
@@ -111,7 +110,7 @@ def test_a_project_makes_a_bucket_per_milestone_and_a_task_per_group(project) ->
     deps = project(SPRING + APPAREL)
     report = run_full_scan(deps)
     assert not report.errors
-    groups = home_groups(project)
+    groups = home_groups(project.plytix)
     assert len(groups) >= 2
     spring = tasks_of(project, "Spring refresh:")
     assert set(spring) == {f"Spring refresh: {m}: {g}" for m in ("Copy refreshed", "Images reshot") for g in groups}
@@ -139,7 +138,7 @@ def test_progress_moves_with_ticks_and_completions_and_reaches_plytix_once(proje
     deps = project(SPRING)
     run_full_scan(deps)
     links = {link.data["subject"]: link for link in deps.stores.links.list_rule("spring")}
-    group = sorted(home_groups(project))[0]
+    group = sorted(home_groups(project.plytix))[0]
     copy, images = links[f"project:copy:category:{group}"], links[f"project:images:category:{group}"]
     members = sorted(copy.data["products"].items(), key=lambda item: item[1])
     (ticked_id, _), (other_id, _) = members[0], members[1]
@@ -194,7 +193,7 @@ def test_a_late_milestone_gets_the_late_label_and_is_flagged(project) -> None:
 
 def test_products_join_and_leave_the_project(project) -> None:
     deps = project(SPRING)
-    groups = home_groups(project)
+    groups = home_groups(project.plytix)
     group = sorted(groups)[0]
     by_sku = {p["sku"]: p for p in project.plytix.products()}
     leaving = by_sku[sorted(groups[group])[0]]
@@ -221,7 +220,7 @@ def test_a_project_plan_is_created_once_in_its_group(project) -> None:
     run_full_scan(deps)
     plans = [p for p in project.graph.state.group_plans(GROUP_ID) if p["title"] == "Spring 2027"]
     assert len(plans) == 1
-    assert len(tasks_of(project, "Spring refresh:", plans[0]["id"])) == 2 * len(home_groups(project))
+    assert len(tasks_of(project, "Spring refresh:", plans[0]["id"])) == 2 * len(home_groups(project.plytix))
     run_full_scan(project(own))
     assert len([p for p in project.graph.state.group_plans(GROUP_ID) if p["title"] == "Spring 2027"]) == 1
 

@@ -67,9 +67,8 @@ def refresh_progress(deps: "ScanDeps", rule: "CatalogProjectRule", run_id: str,
     rows: dict[str, TaskProgress] = {}
     for link in links:
         task = tasks.get(link.task_id or "")
-        if task is None:  # deleted, or in a plan that could not be listed: the pass reports it
-            if link.fingerprint in before:
-                rows[link.fingerprint] = before[link.fingerprint]
+        if task is None:  # created by this pass (its listing came first), deleted, or its plan not listed
+            rows[link.fingerprint] = before.get(link.fingerprint) or _unread(rule, link)
             continue
         report.tasks += 1
         try:
@@ -123,6 +122,15 @@ def _read_task(planner: PlannerClient, rule: "CatalogProjectRule", link: Link, t
         group=str(link.data.get("group") or ""), group_name=str(link.data.get("group_name") or ""),
         task_id=task.id, plan_id=task.plan_id, percent=task.percent_complete, checklist_items=task.checklist_items,
         checklist_open=task.checklist_open, products=len(products), done_products=done, late=late)
+
+
+def _unread(rule: "CatalogProjectRule", link: Link) -> TaskProgress:
+    """A task the refresh has not read yet (just created): no progress, but the report can link it."""
+    milestone = rule.milestone(str(link.data.get("milestone") or ""))
+    return TaskProgress(fingerprint=link.fingerprint, milestone=milestone.id if milestone else "",
+                        group=str(link.data.get("group") or ""), group_name=str(link.data.get("group_name") or ""),
+                        task_id=link.task_id or "", plan_id=link.plan_id or "", percent=0, checklist_items=0,
+                        checklist_open=0, products=len(link.data.get("products") or {}))
 
 
 def reached_by_product(rule: "CatalogProjectRule", rows: Iterable[TaskProgress]) -> dict[str, int]:
