@@ -17,7 +17,9 @@ of that held.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,6 +28,18 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+PROJECT_RULE = """
+  - id: spring-refresh
+    type: catalog_project
+    name: Spring refresh
+    plan_id: {plan_id}
+    owner: content.editor@contoso.example
+    select: {{categories: [Home]}}
+    milestones:
+      - {{id: copy, name: Copy refreshed, due: 2027-02-01}}
+      - {{id: images, name: Images reshot, due: 2027-03-01}}
+    progress: {{stage_attribute: project_stage, status_attribute: project_status}}
+"""
 KEY = "demo-function-key"
 WEBHOOK_SECRET = "demo-webhook-secret"
 OWNER_NAMES: dict[str, str] = {}
@@ -33,7 +47,10 @@ OWNER_NAMES: dict[str, str] = {}
 
 def main() -> int:
     os.chdir(ROOT)
-    os.environ.update({"ENVIRONMENT_NAME": "demo", "RULES_FILE": str(ROOT / "demo" / "rules.yaml"),
+    # A copy of demo/rules.yaml: step 12 adds a catalog project to it while the host runs (reloaded on change).
+    rules_copy = Path(tempfile.mkdtemp(prefix="demo-rules-")) / "rules.yaml"
+    shutil.copyfile(ROOT / "demo" / "rules.yaml", rules_copy)
+    os.environ.update({"ENVIRONMENT_NAME": "demo", "RULES_FILE": str(rules_copy),
                        "FULL_SWEEP_SCHEDULE": "0 0 2 * * *",
                        "INCREMENTAL_SCHEDULE": "0 */5 * * * *", "COMPLETION_SCHEDULE": "0 */1 * * * *",
                        "QUEUE_PREFIX": "demo", "DEVHOST_FUNCTION_KEY": KEY,
@@ -55,16 +72,16 @@ def main() -> int:
         options = HostOptions.from_host_json(ROOT / "host.json", queue_poll_interval=0.1)
         with DevHost(function_app.app, port=0, timers=False, options=options, app_root=ROOT) as host:
             return Demo(f"{host.url}/api", os.environ["PLYTIX_BASE_URL"],
-                        os.environ["GRAPH_BASE_URL"].removesuffix("/v1.0")).run()
+                        os.environ["GRAPH_BASE_URL"].removesuffix("/v1.0"), rules_copy).run()
     finally:
         services.stop()
 
 
 class Demo:
-    def __init__(self, api: str, plytix: str, graph: str) -> None:
+    def __init__(self, api: str, plytix: str, graph: str, rules: Path) -> None:
         from sandbox.graph_state import BUCKET_IDS, PRODUCT_DATA_PLAN_ID, USER_IDS
 
-        self.api, self.plytix, self.graph = api, plytix, graph
+        self.api, self.plytix, self.graph, self.rules = api, plytix, graph, rules
         self.plan_id = PRODUCT_DATA_PLAN_ID
         self.buckets = BUCKET_IDS[PRODUCT_DATA_PLAN_ID]
         self.user_names = {object_id: upn.split("@")[0] for upn, object_id in USER_IDS.items()}
@@ -135,6 +152,7 @@ class Demo:
         self.channel_webhook()
         self.data_quality()
 
+        self.project()
         self.summary(first, second, third)
         self.pages()
         if self.failures:
@@ -143,24 +161,65 @@ class Demo:
         print("\nDemo finished: every expectation held.")
         return 0
 
+    def project(self) -> None:
+        """Job 7: a catalog project added to the rules file; one scan makes its buckets and group tasks, a
+        person ticks one product and completes one group's task, the next scan reads that progress and
+        writes it to Plytix once."""
+        from sandbox.graph_state import CATALOG_PLAN_ID
+
+        with self.rules.open("a", encoding="utf-8") as rules:
+            rules.write(PROJECT_RULE.format(plan_id=CATALOG_PLAN_ID))
+        self.scan()
+        tasks = [t for t in self.plan_tasks(CATALOG_PLAN_ID) if t["title"].startswith("Spring refresh:")]
+        step("12. Job 7: a catalog project, 'Spring refresh', added to the rules file",
+             f"{len(tasks)} tasks in plan Catalog projects: one per milestone (bucket) and category")
+        for task in sorted(tasks, key=lambda t: t["title"])[:6]:
+            print(f"   {task['title'][:60]:<60} {len(task['details']['checklist'])} products")
+        group = sorted(t["title"].rsplit(": ", 1)[1] for t in tasks)[0]
+        copy = next(t for t in tasks if t["title"] == f"Spring refresh: Copy refreshed: {group}")
+        images = next(t for t in tasks if t["title"] == f"Spring refresh: Images reshot: {group}")
+        key, item = sorted(copy["details"]["checklist"].items(), key=lambda entry: entry[1]["title"])[0]
+        product = next(p for p in self.raw_products() if p["sku"] == item["title"])
+        self.http.patch(f"{self.graph}/_sandbox/tasks/{copy['id']}/details/checklist/{key}",
+                        json={"isChecked": True}).raise_for_status()
+        self.http.post(f"{self.graph}/_sandbox/tasks/{images['id']}/complete",
+                       json={"by": "content.editor@contoso.example"}).raise_for_status()
+        self.scan()
+        self.scan()  # read again: nothing more is written
+        summary = self.http.get(f"{self.api}/projects/spring-refresh", headers=self.key).json()
+        print(f"   {item['title']} ticked in '{copy['title']}', '{images['title']}' completed; then two scans")
+        for milestone in summary["milestones"]:
+            print(f"   {milestone['name']:<16} due {milestone['due']}  {milestone['done']:>3}/{milestone['products']:<3} "
+                  f"products done ({milestone['percent']}%)")
+        raw = self.http.get(f"{self.plytix}/_sandbox/products/{product['id']}").json()
+        stored = raw["attributes"]
+        writes = [h for h in raw["_history"] if h["by"] == "api" and "attributes.project_stage" in h["changes"]]
+        print(f"   in Plytix {item['title']}: project_stage = {stored.get('project_stage')!r}, "
+              f"project_status = {stored.get('project_status')!r} ({len(writes)} write)")
+        self.expect(stored.get("project_stage") == "Images reshot", "progress reaches Plytix")
+        self.expect(len(writes) == 1, "progress is written once")
+
     def pages(self) -> None:
-        """The operations page after all of the above: its URL, and a screenshot of it in the
-        distribution's headless Chromium (devhost/browser.py) when one is installed."""
+        """The operations page and the project report after all of the above: their URLs, and screenshots
+        in the distribution's headless Chromium (devhost/browser.py) when one is installed."""
         from devhost.browser import DESKTOP, chromium, chromium_path, screenshot
 
-        url = f"{self.api}/dashboard?code={KEY}"
-        answer = self.http.get(url)
-        self.expect(answer.status_code == 200 and "Operations dashboard" in answer.text, "the dashboard renders")
-        step("12. The operations page", f"GET {self.api}/dashboard (function key), while the demo runs")
+        pages = {"demo-dashboard": (f"{self.api}/dashboard", "Operations dashboard"),
+                 "demo-project-report": (f"{self.api}/projects/spring-refresh/report", "Spring refresh")}
+        step("13. The pages", "the operations page and the project report (function key), while the demo runs")
+        for name, (url, heading) in pages.items():
+            answer = self.http.get(url, headers=self.key)
+            self.expect(answer.status_code == 200 and heading in answer.text, f"{name} renders")
+            print(f"   GET {url}")
         executable = chromium_path()
         if executable is None:
-            print("   no screenshot: install chromium (apt-get install -y chromium) to get one")
+            print("   no screenshots: install chromium (apt-get install -y chromium) to get them")
             return
         with chromium(executable) as browser:
-            page = browser.new_page(viewport=DESKTOP)
-            page.goto(url)
-            path = screenshot(page, "demo-dashboard")
-        print(f"   screenshot: {path.relative_to(ROOT)}")
+            for name, (url, _) in pages.items():
+                page = browser.new_page(viewport=DESKTOP)
+                page.goto(f"{url}?code={KEY}")
+                print(f"   screenshot: {screenshot(page, name).relative_to(ROOT)}")
 
     def launches(self, echo_product: str) -> None:
         """Job 2: launch sets from stage changes, a wave plan, leaving backwards, flip-flopping; the
