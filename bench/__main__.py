@@ -2,7 +2,7 @@
 updated and closed task, a full sweep under
 the published rate limit, a 100,000-product sweep into one plan, the change feed,
 then job 5's channel webhook and feed check, job 4's watcher and notification endpoint, the operations
-page's storage requests, health under probe load, and job 6's duplicate index.
+page's storage requests, health under probe load, job 6's duplicate index, and job 7's project refresh.
 
 Arguments (`--sizes 1000 10000`) are passed to each bench unchanged.
 """
@@ -20,6 +20,7 @@ from bench import (
     health_load,
     plan_overflow,
     plytix_calls,
+    project_refresh,
     quality_index,
     rate_limited_sweep,
     scan_cost,
@@ -48,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     health_load.main([])  # its own arguments: request rate and duration
     print()
     quality_index.main([])  # its own arguments: catalog sizes of job 6's duplicate index
+    print()
+    project_refresh.main([])  # its own arguments: catalog size (50 groups)
 
 
 if __name__ == "__main__":

@@ -81,6 +81,19 @@ def test_dashboard_bench_reads_each_table_in_the_fewest_pages(azurite: str) -> N
     assert result.page_bytes > 0
 
 
+def test_project_bench_refreshes_at_the_bounds_and_writes_back_once(azurite: str) -> None:
+    from bench.project_refresh import RULES, run_bench
+    from bench.scan_cost import scan_world
+
+    with scan_world(200, azurite, 0.0, RULES) as deps:
+        rows = {row[0]: row for row in run_bench(deps)}
+    assert rows["refresh, quiet"][1:4] == ("1", "0", "3"), "one listing, no Plytix call, three table queries"
+    completed = rows["refresh, 5 groups completed"]
+    written = int(completed[4])
+    assert written > 0 and int(completed[2]) == 2 * written, "GET + PATCH per product, nothing else"
+    assert rows["refresh, the same again"][2:5] == ("0", "3", "0")
+
+
 def test_health_bench_answers_from_the_cache_without_upstream_calls(azurite: str) -> None:
     from bench import health_load
 

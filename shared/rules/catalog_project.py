@@ -1,11 +1,12 @@
 """The `catalog_project` rule (job 7): a catalog project as Planner work, one task per milestone and group.
 
 A project names the products it covers (a selector over Plytix: categories, families, stages, static
-lists, attribute values), its milestones with dates, and how its products are grouped (by category or by
-family). In Planner each milestone is a bucket, and each bucket holds one task per product group, listing
-the group's products: as a checklist of up to 20 (Planner's limit), or as a summary in the description
-beyond that. The tasks go into an existing plan (`plan_id`) or into the project's own plan, created once
-in a Microsoft 365 group (`plan: {group_id, title}`, shared/group_plans.py).
+lists, attribute values), its milestones with dates, and how its products are grouped (by category, by
+family, or by an attribute's value such as brand or supplier). In Planner each milestone is a bucket, and
+each bucket holds one task per product group, listing the group's products: as a checklist of up to 20
+(Planner's limit), or as a summary in the description beyond that. The tasks go into an existing plan
+(`plan_id`) or into the project's own plan, created once in a Microsoft 365 group (`plan: {group_id,
+title}`, shared/group_plans.py).
 
 Like job 6 the rule works in two steps, because a group is decided product by product while passes may
 read only the changed products:
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
 SUBJECT_PREFIX = "project:"
 NO_CATEGORY = "(no category)"
 NO_FAMILY = "(no family)"
+NO_VALUE = "(no value)"
 LISTED_PRODUCTS = 100  # products listed on a task's description; it says how many more
 MAX_LEFT_KEPT = 50  # products that left, named on the task
 
@@ -102,7 +104,8 @@ class CatalogProjectRuleConfig(RuleConfigBase):
     select: SelectorConfig = Field(default_factory=SelectorConfig)
     static_lists: Optional[list[Name]] = None  # ids of Plytix static lists: a product in any of them
     where: dict[AttributeLabel, list[str]] = Field(default_factory=dict)  # attribute values (any listed)
-    group_by: Literal["category", "family"] = "category"
+    group_by: Literal["category", "family", "attribute"] = "category"
+    group_attribute: Optional[AttributeLabel] = None  # group_by: attribute, e.g. brand or supplier
     category_depth: Optional[int] = Field(None, ge=1, le=20)  # group by the first N levels of the path
     milestones: list[MilestoneConfig]
     plan: Optional[ProjectPlanConfig] = None
@@ -134,11 +137,14 @@ class CatalogProjectRuleConfig(RuleConfigBase):
         return [ScopeSpec("", (), (), (self, defaults))]
 
     def needed_attributes(self, rules_file: "RulesFile") -> set[str]:
-        return set(self.where) | stage_attributes(self, rules_file)
+        grouping = {self.group_attribute} if self.group_attribute else set()
+        return set(self.where) | grouping | stage_attributes(self, rules_file)
 
     def attribute_refs(self, rules_file: "RulesFile") -> Iterator[tuple[tuple[PathPart, ...], str]]:
         for label in self.where:
             yield ("where", label), label
+        if self.group_attribute:
+            yield ("group_attribute",), self.group_attribute
         for name in ("stage_attribute", "status_attribute"):
             label = getattr(self.progress, name)
             if label:
@@ -165,6 +171,8 @@ class CatalogProjectRuleConfig(RuleConfigBase):
             yield ("on_complete",), "a project writes its progress back through 'progress', not on_complete"
         if self.reopen_policy not in (None, ReopenPolicy.leave):
             yield ("reopen_policy",), "a completed project task is progress: only 'leave' applies"
+        if (self.group_by == "attribute") != (self.group_attribute is not None):
+            yield ("group_attribute",), "set group_attribute exactly when group_by is attribute"
         if self.category_depth is not None and self.group_by != "category":
             yield ("category_depth",), "applies to group_by: category only"
         seen: dict[str, int] = {}
@@ -256,6 +264,10 @@ class CatalogProjectRule(RuleIdentity):
         return []
 
     def _group_of(self, view: ProductView) -> tuple[str, str]:
+        if self.config.group_by == "attribute":
+            value = view.attributes.get(self.config.group_attribute or "")
+            shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value if value is not None else "")
+            return (f"attribute:{shown.strip()[:200]}", shown.strip()[:100]) if shown.strip() else ("attribute:", NO_VALUE)
         if self.config.group_by == "family":
             return (f"family:{view.family_id}", view.family or "") if view.family_id else ("family:", NO_FAMILY)
         if not view.category_paths:
