@@ -226,7 +226,7 @@ def test_a_project_plan_is_created_once_in_its_group(project) -> None:
 
 
 @pytest.mark.parametrize(("rule", "line", "message"), [
-    ("milestones: []", 9, "must list at least one milestone"),
+    ("milestones: []", 9, "at least 1 item"),
     ("milestones:\n      - {id: a, name: A, due: 2027-01-01}\n      - {id: a, name: B, due: 2027-02-01}", 11,
      "duplicate milestone id 'a'"),
     ("milestones:\n      - {id: a, name: A, due: not-a-date}", 10, "date"),

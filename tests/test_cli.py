@@ -35,9 +35,9 @@ def run_cli(*args: str, env: Optional[dict[str, str]] = None) -> subprocess.Comp
 def test_example_file_is_valid() -> None:
     result = run_cli("validate-rules", "rules.example.yaml")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == ("rules.example.yaml: 7 rules OK (core-content, marketplace-ready, "
-                             "weight-for-shipping, launch, regulated-review, channel-specs, data-quality; "
-                             "disabled: weight-for-shipping)\n")
+    assert result.stdout == ("rules.example.yaml: 8 rules OK (core-content, marketplace-ready, "
+                             "weight-for-shipping, launch, regulated-review, channel-specs, data-quality, "
+                             "spring-refresh; disabled: weight-for-shipping)\n")
     assert result.stderr == ""
 
 

@@ -31,10 +31,10 @@ from pydantic import Field, field_validator, model_validator
 
 from shared.rules.config import (
     AttributeLabel,
+    GroupRule,
     Name,
     Problems,
     RuleConfigBase,
-    RuleIdentity,
     ScopeSpec,
     SelectorConfig,
     TaskSettings,
@@ -107,17 +107,10 @@ class CatalogProjectRuleConfig(RuleConfigBase):
     group_by: Literal["category", "family", "attribute"] = "category"
     group_attribute: Optional[AttributeLabel] = None  # group_by: attribute, e.g. brand or supplier
     category_depth: Optional[int] = Field(None, ge=1, le=20)  # group by the first N levels of the path
-    milestones: list[MilestoneConfig]
+    milestones: list[MilestoneConfig] = Field(min_length=1)
     plan: Optional[ProjectPlanConfig] = None
     progress: ProgressConfig = Field(default_factory=ProgressConfig)
     late_label: str = Field("category1", pattern=r"^category([1-9]|1[0-9]|2[0-5])$")  # Planner label
-
-    @field_validator("milestones")
-    @classmethod
-    def _some_milestones(cls, value: list[MilestoneConfig]) -> list[MilestoneConfig]:
-        if not value:
-            raise ValueError("must list at least one milestone")
-        return value
 
     @field_validator("where")
     @classmethod
@@ -196,15 +189,14 @@ class ProjectFinding(Finding):
     members: tuple[ProjectMember, ...] = ()
 
 
-class CatalogProjectRule(RuleIdentity):
+class CatalogProjectRule(GroupRule):
     """Evaluates one `catalog_project` rule (see the module docstring for the two steps)."""
 
     def __init__(self, config: CatalogProjectRuleConfig, rules_file: "RulesFile",
                  today: Callable[[], date] = lambda: datetime.now(timezone.utc).date()) -> None:
-        super().__init__(config)
+        super().__init__(config, config.needed_attributes(rules_file))
         self.config = config
         self.reopen_policy = ReopenPolicy.leave
-        self._needed = frozenset(config.needed_attributes(rules_file))
         (self._spec,) = config.scope_specs(rules_file.defaults)
         self._today = today
         self.store: Optional["ProjectStore"] = None
@@ -213,13 +205,6 @@ class CatalogProjectRule(RuleIdentity):
         self._left: set[str] = set()
 
     # ---- the Rule protocol --------------------------------------------------------------------------
-
-    def selects(self, view: ProductView) -> bool:
-        """Every product is read: one that stops matching must leave the project."""
-        return True
-
-    def needed_attributes(self) -> set[str]:
-        return set(self._needed)
 
     def system_fields(self) -> tuple[str, ...]:
         return ("static_lists",) if self.config.static_lists else ()

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, Literal, Optional, Union, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Iterator, Literal, Optional, Union, get_args
 
 from pydantic import (
     AfterValidator,
@@ -439,6 +439,22 @@ class RuleIdentity:
         self.name: str = config.name
         self.reopen_policy: Optional[ReopenPolicy] = config.reopen_policy
         self.group_threshold: Optional[int] = config.group_threshold
+
+
+class GroupRule(RuleIdentity):
+    """A rule whose findings are about groups of products kept in a table (jobs 6, 7): it reads every
+    product, because one that stops matching must leave its groups, and asks the search for the attributes
+    its config names."""
+
+    def __init__(self, config: RuleConfigBase, needed: Iterable[str]) -> None:
+        super().__init__(config)
+        self._needed = frozenset(needed)
+
+    def selects(self, view: ProductView) -> bool:
+        return True
+
+    def needed_attributes(self) -> set[str]:
+        return set(self._needed)
 
 
 def task_settings_problems(specs: list[ScopeSpec], where: str, owner_where: str) -> Problems:

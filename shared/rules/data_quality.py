@@ -38,9 +38,9 @@ from pydantic import Field, model_validator
 from shared.rules.config import (
     AttributeLabel,
     CategoryPath,
+    GroupRule,
     Problems,
     RuleConfigBase,
-    RuleIdentity,
     ScopeSpec,
     SelectorConfig,
     TaskSettings,
@@ -195,25 +195,17 @@ class GroupFinding(Finding):
     headline: str = ""
 
 
-class DataQualityRule(RuleIdentity):
+class DataQualityRule(GroupRule):
     """Evaluates one `data_quality` rule (see the module docstring for the two steps)."""
 
     def __init__(self, config: DataQualityRuleConfig, rules_file: "RulesFile") -> None:
-        super().__init__(config)
+        super().__init__(config, config.needed_attributes(rules_file))
         self.config = config
-        self._needed = frozenset(config.needed_attributes(rules_file))
         (self._spec,) = config.scope_specs(rules_file.defaults)
         self.index: Optional[QualityIndex] = None
         self._linked: set[str] = set()
 
     # ---- the Rule protocol --------------------------------------------------------------------------
-
-    def selects(self, view: ProductView) -> bool:
-        """Every product is read: one that leaves `select` (archived, say) must leave its groups too."""
-        return True
-
-    def needed_attributes(self) -> set[str]:
-        return set(self._needed)
 
     def system_fields(self) -> tuple[str, ...]:
         """System fields a search must request besides the views' (gtin is listed by the account's
