@@ -23,7 +23,8 @@ from shared.product_details import DetailResolver, lacks_details, selection_need
 from shared.reconcile.capacity import PLANNER_ACTIVE_TASK_LIMIT, Digest, PlanCapacity, fit_to_capacity
 from shared.reconcile.desired import NO_GROUPING, build_desired, digest_desired, product_desired
 from shared.reconcile.events import retarget
-from shared.reconcile.execute import ExecutionContext, Executor
+from shared.reconcile.execute import ExecutionContext, Executor, Outcome
+from shared.reconcile.parallel import run_actions
 from shared.reconcile.plan import WRITING_KINDS, Action, Kind, Policy, apply_creation_cap, plan_rule
 from shared.rules import Finding, ProductView, Rule, RulesFile, is_event_rule
 from shared.settings import Settings
@@ -412,20 +413,24 @@ def _reconcile(deps: ScanDeps, rules: list[Rule], links_by_rule: dict[str, dict[
                            checkpoint=checkpoint or (lambda step: None), plan_tasks=tasks,
                            on_completed=lambda link: queue_write_back(
                                deps.stores, deps.rules_file, link, writeback_context(deps, report.run_id)))
-    executor = Executor(ctx)
+    for action in report.planned:
+        if action.kind not in WRITING_KINDS:
+            report.skipped[action.kind.value] += 1
+            report.retry_products.update(_products_of(action))
+
+    def counted(outcome: Outcome) -> None:
+        action = outcome.action
+        (report.done if outcome.done else report.skipped)[action.kind.value] += 1
+        if outcome.retry:
+            report.retry_products.update(_products_of(action))
+        if not outcome.done and outcome.note:
+            report.errors.append(f"{action.kind.value} {action.fingerprint[:12]}: {outcome.note}")
+        progress(report)
+
+    # Crash tests stop a pass at a named step of one action: one at a time, so that step is well defined.
+    workers = 1 if checkpoint is not None else settings.GRAPH_CONCURRENCY
     try:
-        for action in report.planned:
-            if action.kind not in WRITING_KINDS:
-                report.skipped[action.kind.value] += 1
-                report.retry_products.update(_products_of(action))
-                continue
-            outcome = executor.run(action)
-            (report.done if outcome.done else report.skipped)[action.kind.value] += 1
-            if outcome.retry:
-                report.retry_products.update(_products_of(action))
-            if not outcome.done and outcome.note:
-                report.errors.append(f"{action.kind.value} {action.fingerprint[:12]}: {outcome.note}")
-            progress(report)
+        run_actions(Executor(ctx), [a for a in report.planned if a.kind in WRITING_KINDS], workers, counted)
     finally:
         assert ctx.journal is not None
         for room in capacity.overflowing().values():

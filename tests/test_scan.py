@@ -7,6 +7,7 @@ and closed; a dry run writes nothing."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
@@ -293,3 +294,51 @@ def test_a_changed_rules_file_makes_the_incremental_pass_a_full_sweep(world):
     edited = parse_rules(RULES_YAML.replace("priority: important", "priority: urgent"), "rules.yaml")
     report = run_incremental_scan(replace(deps, rules_file=edited))
     assert report.mode == "full" and report.products_seen == 200
+
+
+# --- bounded concurrency (GRAPH_CONCURRENCY) ------------------------------------------------------------
+
+def test_concurrent_creates_under_injected_429s_make_no_duplicate(world) -> None:
+    """Eight actions at once, and Graph throttles four creates and three detail writes on the way: every
+    throttled create is given back (never repeated blindly) and made by the next pass; no task twice."""
+    deps = with_settings(world["deps"], GRAPH_CONCURRENCY=8)
+    faults = world["graph"].app.faults
+    faults.add("graph.create_task", {"kind": "status", "status": 429, "count": 4, "after": 2, "retry_after": 0})
+    faults.add("graph.update_details", {"kind": "status", "status": 429, "count": 3, "after": 5, "retry_after": 0})
+    first = run_full_scan(deps)
+    assert first.findings >= 6 and first.skipped["create"] == 4, "the throttled creates were not sent again"
+    assert_no_duplicates(world)
+    second = run_full_scan(deps)
+    assert second.done["create"] == 4
+    assert_no_duplicates(world)
+    assert len(our_tasks(world)) == first.findings == links_by_state(deps)["open"]
+    assert run_full_scan(deps).done == {}
+
+
+def test_concurrency_overlaps_graph_calls_but_stays_bounded(world) -> None:
+    """With 100 ms per Graph answer and four workers, Graph sees several requests at once during the
+    pass's actions, and never more than four."""
+    graph = world["graph"]
+
+    class CountingLatency:
+        """The stand-in's latency hook (sandbox/base.py), holding each answer 100 ms and counting how many
+        are held at once."""
+
+        def __init__(self) -> None:
+            self.lock, self.now, self.peak = threading.Lock(), 0, 0
+
+        def seconds(self) -> float:
+            with self.lock:
+                self.now += 1
+                self.peak = max(self.peak, self.now)
+            time.sleep(0.1)
+            with self.lock:
+                self.now -= 1
+            return 0.0
+
+    latency = CountingLatency()
+    graph.app.latency = latency
+    report = run_full_scan(with_settings(world["deps"], GRAPH_CONCURRENCY=4))
+    assert report.done["create"] >= 8
+    assert 2 <= latency.peak <= 4, latency.peak
+    assert_no_duplicates(world)

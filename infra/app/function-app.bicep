@@ -240,6 +240,7 @@ var appSettings = {
   // managed_identity: the identity's client id selects it; client_secret: the app registration.
   GRAPH_CLIENT_ID: usesClientSecret ? graphAppClientId : identityClientId
   GRAPH_TIMEOUT_SECONDS: string(graphTimeoutSeconds)
+  GRAPH_CONCURRENCY: '8'
   STORAGE_TABLE_ENDPOINT: tableEndpoint
   STORAGE_QUEUE_ENDPOINT: queueEndpoint
   TABLE_PREFIX: tablePrefix
