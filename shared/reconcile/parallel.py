@@ -8,8 +8,9 @@ loop (shared/planner/loop.py), and the stores, the journal and the counters take
 call (reads and If-Match writes wait and repeat, creates are never repeated: the claim is given back and
 the next pass creates).
 
-Buckets are resolved before the pool starts: two threads creating the same missing bucket at once would
-leave an empty twin behind (ensure_bucket lists, creates, lists again; both would create).
+Buckets and owners are resolved before the pool starts, once each: two threads creating the same missing
+bucket at once would leave an empty twin behind (ensure_bucket lists, creates, lists again; both would
+create), and each would look up the same owner before the client's cache held it.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def run_actions(executor: Executor, actions: Sequence[Action], workers: int,
         for action in actions:
             on_outcome(executor.run(action))
         return
-    _resolve_buckets(executor, actions)
+    _warm_caches(executor, actions)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pass-action") as pool:
         pending = set()
         queue = iter(actions)
@@ -50,12 +51,18 @@ def run_actions(executor: Executor, actions: Sequence[Action], workers: int,
                 on_outcome(future.result())
 
 
-def _resolve_buckets(executor: Executor, actions: Sequence[Action]) -> None:
-    """Every bucket the creations need, once each, before they run at once (cached by the client)."""
-    needed = sorted({(a.desired.plan_id, a.desired.bucket) for a in actions
-                     if a.kind in CREATING_KINDS and a.desired is not None})
-    for plan_id, bucket in needed:
+def _warm_caches(executor: Executor, actions: Sequence[Action]) -> None:
+    """Every bucket and owner the creations need, once each, before they run at once (the client caches
+    them). A failure here is left to the creations, which report it one by one."""
+    creations = [a.desired for a in actions if a.kind in CREATING_KINDS and a.desired is not None]
+    planner = executor.ctx.planner
+    for plan_id, bucket in sorted({(d.plan_id, d.bucket) for d in creations}):
         try:
-            executor.ctx.planner.ensure_bucket(plan_id, bucket)
-        except PlannerError as exc:  # the creations into it fail one by one and are reported
+            planner.ensure_bucket(plan_id, bucket)
+        except PlannerError as exc:
             log.warning("bucket %r of plan %s could not be resolved: %s", bucket, plan_id, exc)
+    for owner in sorted({d.owner_upn for d in creations if d.owner_upn}):
+        try:
+            planner.resolve_user(owner)
+        except PlannerError as exc:
+            log.warning("owner %s could not be resolved: %s", owner, exc)
