@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 import weakref
+from datetime import datetime
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from shared.plytix import NotFound, PlytixClient, SearchSchema, search_schema
@@ -40,6 +41,14 @@ def search_fields(attribute_labels: Iterable[str], extra_fields: Sequence[str] =
     """System fields the views need, then custom attributes as `attributes.<label>` (sorted: stable calls)."""
     system = list(dict.fromkeys([*PRODUCT_FIELDS, *extra_fields]))
     return system + [f"attributes.{label}" for label in sorted(set(attribute_labels))]
+
+
+def created_window(lower: Optional[datetime], upper: datetime) -> list[dict[str, Any]]:
+    """The AND-conditions of `lower <= created < upper` (no lower bound: everything older)."""
+    conditions = [{"field": "created", "operator": "lt", "value": upper.isoformat()}]
+    if lower is not None:
+        conditions.append({"field": "created", "operator": "gte", "value": lower.isoformat()})
+    return conditions
 
 
 def chunk_fields(fields: Sequence[str], size: int = MAX_ATTRIBUTES_PER_SEARCH) -> list[list[str]]:
@@ -85,6 +94,11 @@ class ProductFeed:
     def changed_since(self, watermark_iso: str, attribute_labels: Iterable[str]) -> Iterator[dict[str, Any]]:
         return self._stream([[{"field": "modified", "operator": "gt", "value": watermark_iso}]],
                             attribute_labels, order=None)
+
+    def created_between(self, lower: datetime, upper: datetime,
+                        attribute_labels: Iterable[str]) -> Iterator[dict[str, Any]]:
+        """Products created in [lower, upper): one window of a segmented sweep (shared/sweep.py)."""
+        return self._stream([created_window(lower, upper)], attribute_labels, order=None)
 
     def by_ids(self, product_ids: Iterable[str], attribute_labels: Iterable[str]) -> Iterator[dict[str, Any]]:
         """These products (those that still exist): 100 ids per search where the account lists `id` as a

@@ -54,6 +54,7 @@ class ScanReport:
     retry_products: set[str] = field(default_factory=set)  # work left for the next pass
     plan_capacity: dict[str, dict[str, int]] = field(default_factory=dict)  # per plan: active, overflow...
     events: dict[str, int] = field(default_factory=dict)  # change feed: products compared, changes, echoes...
+    linked_read: set[str] = field(default_factory=set)  # linked products this pass read (a sweep's windows)
 
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "mode": self.mode, "dry_run": self.dry_run, "started": self.started.isoformat(),
@@ -122,12 +123,12 @@ def run_full_scan(deps: ScanDeps, *, dry_run: bool = False, rule_ids: Optional[I
     read and each action done (on-demand scans store it; the callback decides how often)."""
     rules = select_rules(deps.rules, rule_ids)
     report = ScanReport(run_id=run_id or new_run_id(), dry_run=dry_run, started=deps.clock(), mode="full")
-    watermark = _watermark(deps) if not dry_run and rule_ids is None else None
-    feed = _feed(deps, rules)
-    _run_pass(deps, rules, report, feed, feed.full_sweep, full=True, checkpoint=checkpoint,
-              progress=progress or _no_progress)
+    watermark = read_watermark(deps) if not dry_run and rule_ids is None else None
+    feed = pass_feed(deps, rules)
+    run_pass(deps, rules, report, feed, feed.full_sweep, full=True, checkpoint=checkpoint,
+              progress=progress or no_progress)
     if not dry_run and rule_ids is None:
-        _save_watermark(deps, watermark, report)
+        save_watermark(deps, watermark, report)
     return report
 
 
@@ -140,14 +141,14 @@ def run_incremental_scan(deps: ScanDeps, *, checkpoint: Optional[Callable[[str],
     An absent finding counts as "fixed" only for products this pass read; links of other products are
     left alone. With nothing to read there is nothing to reconcile: completions and deletions in Planner
     are picked up by the next pass that reads something, and by every full sweep."""
-    watermark = _watermark(deps)
+    watermark = read_watermark(deps)
     if watermark is None or watermark.value.get("rules_hash") != deps.rules_file.content_hash:
         return run_full_scan(deps, checkpoint=checkpoint)
     report = ScanReport(run_id=new_run_id(), dry_run=False, started=deps.clock(), mode="incremental")
     since = datetime.fromisoformat(watermark.value["since"]) - timedelta(
         seconds=deps.settings.INCREMENTAL_OVERLAP_SECONDS)
     retry = list(watermark.value.get("retry") or [])
-    feed = _feed(deps, deps.rules)
+    feed = pass_feed(deps, deps.rules)
 
     def changed(attributes: set[str]) -> Iterator[dict[str, Any]]:
         read: set[str] = set()
@@ -156,12 +157,12 @@ def run_incremental_scan(deps: ScanDeps, *, checkpoint: Optional[Callable[[str],
             yield product
         yield from feed.by_ids([pid for pid in retry if pid not in read], attributes)
 
-    _run_pass(deps, deps.rules, report, feed, changed, full=False, checkpoint=checkpoint, progress=_no_progress)
-    _save_watermark(deps, watermark, report)
+    run_pass(deps, deps.rules, report, feed, changed, full=False, checkpoint=checkpoint, progress=no_progress)
+    save_watermark(deps, watermark, report)
     return report
 
 
-def _feed(deps: ScanDeps, rules: list[Rule]) -> ProductFeed:
+def pass_feed(deps: ScanDeps, rules: list[Rule]) -> ProductFeed:
     """The product feed; event rules also need `created` (a product created after a rule was enabled),
     and a rule may name further system fields (`system_fields`, e.g. gtin for job 6)."""
     extra = ["modified", "created"] if any(map(is_event_rule, rules)) else ["modified"]
@@ -176,26 +177,28 @@ def run_products_pass(deps: ScanDeps, product_ids: Iterable[str], *, rule_ids: I
     Like the incremental pass, a missing finding means "fixed" only for products this pass read."""
     rules = select_rules(deps.rules, rule_ids)
     report = ScanReport(run_id=uuid.uuid4().hex[:12], dry_run=False, started=deps.clock(), mode=mode)
-    feed = _feed(deps, rules)
+    feed = pass_feed(deps, rules)
     ids = sorted(set(product_ids))
-    _run_pass(deps, rules, report, feed, lambda attributes: feed.by_ids(ids, attributes), full=False,
-              checkpoint=None, progress=_no_progress)
+    run_pass(deps, rules, report, feed, lambda attributes: feed.by_ids(ids, attributes), full=False,
+              checkpoint=None, progress=no_progress)
     return report
 
 
-def _run_pass(deps: ScanDeps, rules: list[Rule], report: ScanReport, feed: ProductFeed,
-              products: Callable[[set[str]], Iterable[dict[str, Any]]], *, full: bool,
-              checkpoint: Optional[Callable[[str], None]], progress: Progress) -> None:
+def run_pass(deps: ScanDeps, rules: list[Rule], report: ScanReport, feed: ProductFeed,
+             products: Callable[[set[str]], Iterable[dict[str, Any]]], *, full: bool,
+             checkpoint: Optional[Callable[[str], None]], progress: Progress,
+             read_before: frozenset[str] = frozenset()) -> None:
     """One pass inside a `scan_pass` span, so its Plytix, Graph and storage calls group under it in the
     invocation's trace (shared/telemetry.py)."""
     with span("scan_pass", run_id=report.run_id, mode=report.mode, dry_run=report.dry_run):
         _read_and_reconcile(deps, rules, report, feed, products, full=full, checkpoint=checkpoint,
-                            progress=progress)
+                            progress=progress, read_before=read_before)
 
 
 def _read_and_reconcile(deps: ScanDeps, rules: list[Rule], report: ScanReport, feed: ProductFeed,
                         products: Callable[[set[str]], Iterable[dict[str, Any]]], *, full: bool,
-                        checkpoint: Optional[Callable[[str], None]], progress: Progress) -> None:
+                        checkpoint: Optional[Callable[[str], None]], progress: Progress,
+                        read_before: frozenset[str] = frozenset()) -> None:
     """Read products once for all rules, evaluate them, reconcile; fills `report`.
 
     Links are read first, so the pass knows which products its tasks are about: those are the ones
@@ -262,7 +265,7 @@ def _read_and_reconcile(deps: ScanDeps, rules: list[Rule], report: ScanReport, f
     changes = {}
     deleted: set[str] = set()
     if full:
-        missing = watched - read - report.retry_products
+        missing = watched - read - read_before - report.retry_products  # read_before: a segmented sweep's earlier windows
         returned: set[str] = set()
         for product in feed.by_ids(missing, attributes):
             returned.add(str(product.get("id")))
@@ -284,6 +287,7 @@ def _read_and_reconcile(deps: ScanDeps, rules: list[Rule], report: ScanReport, f
     if events is not None:
         events.finish(report.planned, report.retry_products, deps.plytix, deps.clock, report.errors)
         report.events = dict(events.stats)
+    report.linked_read = read
     report.api_calls = {k: v - calls_before.get(k, 0) for k, v in _api_calls(deps).items()}
     report.finished = deps.clock()
     log_event(log, "scan_finished", run_id=report.run_id, mode=report.mode, dry_run=report.dry_run,
@@ -309,7 +313,7 @@ def _linked_products(links_by_rule: dict[str, dict[str, Link]]) -> set[str]:
             for p in _products_about(link.product_id, link.data)}
 
 
-def _watermark(deps: ScanDeps) -> Optional[Cursor]:
+def read_watermark(deps: ScanDeps) -> Optional[Cursor]:
     return deps.stores.cursors.get(WATERMARK_CURSOR)
 
 
@@ -325,7 +329,7 @@ def _recent_passes(previous: Optional[Cursor], report: ScanReport) -> list[dict[
     return [entry, *older][:RECENT_PASSES]
 
 
-def _save_watermark(deps: ScanDeps, previous: Optional[Cursor], report: ScanReport) -> None:
+def save_watermark(deps: ScanDeps, previous: Optional[Cursor], report: ScanReport) -> None:
     """Move the watermark to the pass's start (never backwards) and remember the products to retry.
     A concurrent pass that moved it first wins: the next pass re-reads a little more, which is harmless."""
     since = report.started.isoformat()
@@ -349,7 +353,7 @@ def _product_url(deps: ScanDeps) -> Callable[[str], str]:
     return lambda product_id: template.format(product_id=product_id)
 
 
-def _no_progress(report: ScanReport) -> None:
+def no_progress(report: ScanReport) -> None:
     """The timers report nothing while they run."""
 
 

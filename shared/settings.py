@@ -131,6 +131,11 @@ class Settings(BaseModel):
                                              description="The incremental pass re-reads this far before its "
                                                          "watermark (clock skew, writes racing a pass).")
 
+    SWEEP_SEGMENT_PRODUCTS: int = Field(
+        0, ge=0, le=100_000, description="0: a full sweep runs in one invocation; N: in windows of about N "
+                                         "products by `created`, checkpointed, resumed by later invocations.")
+    SWEEP_BUDGET_SECONDS: int = Field(240, ge=10, le=3600, description="How long one invocation works on a "
+                                                                     "segmented sweep before leaving the rest.")
     COMPLETION_SCHEDULE: str = Field("0 */1 * * * *", description="The completion watcher (job 4).")
 
     # --- Write-back (job 4) ---

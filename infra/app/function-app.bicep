@@ -246,6 +246,8 @@ var appSettings = {
   TABLE_PREFIX: tablePrefix
   QUEUE_PREFIX: queuePrefix
   FULL_SWEEP_SCHEDULE: fullSweepSchedule
+  SWEEP_SEGMENT_PRODUCTS: '0'
+  SWEEP_BUDGET_SECONDS: '240'
   INCREMENTAL_SCHEDULE: incrementalSchedule
   INCREMENTAL_OVERLAP_SECONDS: string(incrementalOverlapSeconds)
   MAX_TASKS_PER_RUN: string(maxTasksPerRun)

@@ -1,7 +1,9 @@
 """Timer triggers. Schedules are app settings (%NAME% binding expressions), so ops change them without a
-deploy. The work itself lives in shared.scan and shared.completion_watcher."""
+deploy. The work itself lives in shared.scan, shared.sweep and shared.completion_watcher."""
 
 from __future__ import annotations
+
+from typing import Optional
 
 import azure.functions as func
 
@@ -10,6 +12,7 @@ from shared.observability import get_logger
 from shared.rules import RulesError
 from shared.runtime import scan_deps, watcher_deps
 from shared.scan import ScanReport, run_full_scan, run_incremental_scan
+from shared.sweep import SweepReport, run_sweep
 
 bp = func.Blueprint()
 log = get_logger(__name__)
@@ -20,8 +23,12 @@ log = get_logger(__name__)
 def full_sweep(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.info("full sweep is past due; running now")
+    deps = scan_deps()
     try:
-        _log(run_full_scan(scan_deps()))
+        if deps.settings.SWEEP_SEGMENT_PRODUCTS:
+            _log_sweep(run_sweep(deps, start=True, budget_seconds=deps.settings.SWEEP_BUDGET_SECONDS))
+        else:
+            _log(run_full_scan(deps))
     except RulesError as exc:
         _refused("full sweep", exc)
 
@@ -29,8 +36,11 @@ def full_sweep(timer: func.TimerRequest) -> None:
 @bp.function_name("incremental_pass")
 @bp.timer_trigger(arg_name="timer", schedule="%INCREMENTAL_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def incremental_pass(timer: func.TimerRequest) -> None:
+    deps = scan_deps()
     try:
-        _log(run_incremental_scan(scan_deps()))
+        _log(run_incremental_scan(deps))
+        if deps.settings.SWEEP_SEGMENT_PRODUCTS:  # an unfinished segmented sweep goes on here
+            _log_sweep(run_sweep(deps, start=False, budget_seconds=deps.settings.SWEEP_BUDGET_SECONDS))
     except RulesError as exc:
         _refused("incremental pass", exc)
 
@@ -48,6 +58,12 @@ def completion_watcher(timer: func.TimerRequest) -> None:
     log.info("completion watcher %s: %d links in %d plans, seen %s, write-backs %s, %d Graph calls",
              report.run_id, report.links, report.plans, dict(report.seen), dict(report.writebacks),
              report.graph_calls)
+
+
+def _log_sweep(report: Optional[SweepReport]) -> None:
+    if report is not None:
+        log.info("sweep %s: %d windows, %d products this invocation, %s", report.sweep_id, len(report.segments),
+                 report.products, "finished" if report.finished else "to be continued")
 
 
 def _log(report: ScanReport) -> None:

@@ -1,0 +1,97 @@
+"""A full sweep in windows of `created` (shared/sweep.py), against the stand-ins and Azurite: it reads every
+product once, makes the same tasks as the one-invocation sweep, stops at its time budget and resumes, and
+a sweep killed in a window resumes at that window: committed windows are not read again and no product is
+missed."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from shared.reconcile.execute import Crash
+from shared.scan import run_full_scan
+from shared.store import LinkState
+from shared.sweep import SWEEP_CURSOR, run_sweep
+from tests.scan_world import RULE_ID, with_settings
+from tests.test_scan import assert_no_duplicates, our_tasks
+
+TARGET = 40  # products per window: the 200 seeded products take five or more windows
+
+
+def segmented(world: dict, **settings: Any) -> Any:
+    return with_settings(world["deps"], SWEEP_SEGMENT_PRODUCTS=TARGET, **settings)
+
+
+def test_a_segmented_sweep_reads_every_product_once_and_makes_the_tasks_a_full_sweep_makes(world) -> None:
+    deps = segmented(world)
+    expected = run_full_scan(deps, dry_run=True).findings
+    report = run_sweep(deps, start=True, budget_seconds=3600)
+    assert report is not None and report.finished and not report.errors
+    windows = [s for s in report.segments if s.mode == "sweep-segment"]
+    assert len(windows) >= 5
+    assert sum(s.products_seen for s in windows) == len(world["plytix"].sandbox.products())
+    assert max(s.products_seen for s in windows) <= 2 * TARGET, "a window holding more is halved first"
+    assert len(our_tasks(world)) == expected
+    assert_no_duplicates(world)
+    cursor = deps.stores.cursors.get(SWEEP_CURSOR)
+    assert cursor is not None and cursor.value["done"] is True
+    assert deps.stores.cursors.get("feed-watermark") is not None, "the incremental pass takes over from its start"
+    # Nothing to continue; a new sweep changes nothing.
+    assert run_sweep(deps, start=False, budget_seconds=3600) is None
+    again = run_sweep(deps, start=True, budget_seconds=3600)
+    assert again is not None and again.finished and sum(sum(s.done.values()) for s in again.segments) == 0
+
+
+def test_a_sweep_stops_at_its_budget_and_later_invocations_continue_it(world) -> None:
+    deps = segmented(world)
+
+    def clock() -> Any:
+        ticks = iter(range(0, 10_000, 100))  # each look at the clock is 100 s later
+        return lambda: float(next(ticks))
+
+    invocations = [run_sweep(deps, start=True, budget_seconds=150, monotonic=clock())]
+    while not invocations[-1].finished and len(invocations) < 60:
+        invocations.append(run_sweep(deps, start=False, budget_seconds=150, monotonic=clock()))
+    assert invocations[-1].finished and len(invocations) >= 6
+    assert all(len(report.segments) <= 1 for report in invocations), "one step per 150 s budget"
+    assert sum(report.products for report in invocations if report) == len(world["plytix"].sandbox.products())
+    assert_no_duplicates(world)
+
+
+def test_a_sweep_killed_in_a_window_resumes_there_without_rereading_or_missing_products(world) -> None:
+    deps = segmented(world)
+    expected = run_full_scan(deps, dry_run=True).findings
+    committed: dict[str, int] = {}
+
+    def die_in_the_third_window(step: str) -> None:
+        state = deps.stores.cursors.get(SWEEP_CURSOR).value
+        if step == "created" and state["segments"] >= 2:
+            committed.update(segments=state["segments"], products=state["products"])
+            raise Crash(step)  # the process dies with a task created and its link not yet committed
+
+    with pytest.raises(Crash):
+        run_sweep(deps, start=True, budget_seconds=3600, checkpoint=die_in_the_third_window)
+    assert committed["segments"] >= 2
+    resumed = run_sweep(deps, start=False, budget_seconds=3600)
+    assert resumed is not None and resumed.finished
+    windows = [s for s in resumed.segments if s.mode == "sweep-segment"]
+    total = len(world["plytix"].sandbox.products())
+    assert sum(s.products_seen for s in windows) == total - committed["products"], \
+        "committed windows are not read again, and every other product is"
+    assert len(our_tasks(world)) == expected, "the task created before the crash was adopted, not duplicated"
+    assert_no_duplicates(world)
+    states = Counter(link.state for link in deps.stores.links.list_rule(RULE_ID))
+    assert states == {LinkState.open: expected}
+
+
+def test_a_product_deleted_during_a_sweep_has_its_task_closed_by_the_final_step(world) -> None:
+    deps = segmented(world)
+    run_full_scan(deps)
+    link = next(link for link in deps.stores.links.list_rule(RULE_ID) if link.state is LinkState.open)
+    world["plytix"].sandbox.delete_product(link.product_id)
+    report = run_sweep(deps, start=True, budget_seconds=3600)
+    assert report is not None and report.finished
+    assert deps.stores.links.get(RULE_ID, link.fingerprint).state is LinkState.closed
+    assert report.segments[-1].mode == "sweep-final" and report.segments[-1].done.get("close") == 1
