@@ -95,3 +95,40 @@ def test_a_product_deleted_during_a_sweep_has_its_task_closed_by_the_final_step(
     assert report is not None and report.finished
     assert deps.stores.links.get(RULE_ID, link.fingerprint).state is LinkState.closed
     assert report.segments[-1].mode == "sweep-final" and report.segments[-1].done.get("close") == 1
+
+
+def test_the_timers_run_a_segmented_sweep_through_the_function_host(plytix_sandbox, graph_sandbox, azurite,
+                                                                    table_prefix, tmp_path) -> None:
+    """The `full_sweep` timer function, run now through the local host's admin endpoint (its own process,
+    configured only through app settings), sweeps the catalog in windows to the end. (Continuing an
+    unfinished sweep from `incremental_pass` is the same call with start=False, tested above: the
+    smallest budget the settings allow, 10 s, sweeps these 200 products in one go.)"""
+    import time
+
+    import httpx
+
+    from shared.store import TableStores
+    from tests.devhost_process import running_devhost
+    from tests.scan_world import RULES_YAML, devhost_env
+    from tests.test_function_app import HOST_SETTINGS, KEY
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES_YAML)
+    env = devhost_env(plytix_sandbox.url, graph_sandbox.url, azurite, table_prefix, rules, **HOST_SETTINGS,
+                      DEVHOST_FUNCTION_KEY=KEY, SWEEP_SEGMENT_PRODUCTS=str(TARGET), SWEEP_BUDGET_SECONDS="10")
+    stores = TableStores.from_connection_string(azurite, table_prefix)
+    try:
+        with running_devhost(env, tmp_path) as host:
+            admin = host.base.removesuffix("/api") + "/admin/functions"
+            assert httpx.post(f"{admin}/full_sweep", params={"code": KEY}, json={"input": ""},
+                              timeout=30).status_code == 202
+            deadline = time.monotonic() + 90
+            while (cursor := stores.cursors.get(SWEEP_CURSOR)) is None or not cursor.value["done"]:
+                assert time.monotonic() < deadline, "the full_sweep timer did not finish the sweep"
+                time.sleep(0.1)
+        assert cursor.value["done"] and cursor.value["products"] == len(plytix_sandbox.sandbox.products())
+        titles = Counter(t["title"] for t in graph_sandbox.sandbox.plan_tasks(
+            next(iter(stores.links.list_rule(RULE_ID))).plan_id))
+        assert titles and max(titles.values()) == 1
+    finally:
+        stores.close()
