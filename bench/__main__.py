@@ -1,6 +1,6 @@
 """`python -m bench` (make bench): every bench in turn: Plytix search calls, the full scan, the cost per
 updated and closed task, a full sweep under
-the published rate limit, a 100,000-product sweep into one plan, 500 creates at 100 ms of Graph latency, the change feed,
+the published rate limit, a 100,000-product sweep into one plan, 500 creates at 100 ms of Graph latency, a sweep in windows, the change feed,
 then job 5's channel webhook and feed check, job 4's watcher and notification endpoint, the operations
 page's storage requests, health under probe load, job 6's duplicate index, and job 7's project refresh.
 
@@ -25,6 +25,7 @@ from bench import (
     quality_index,
     rate_limited_sweep,
     scan_cost,
+    segmented_sweep,
     writeback,
 )
 
@@ -40,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     plan_overflow.main([])  # its own arguments: catalog size
     print()
     concurrent_creates.main(["--workers", "1", "8", "16"])  # its own arguments: catalog size, concurrency
+    print()
+    segmented_sweep.main([])  # its own arguments: catalog size and window size
     print()
     change_feed_cost.main([])  # its own arguments: catalog size and changed products
     print()

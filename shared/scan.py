@@ -54,7 +54,7 @@ class ScanReport:
     retry_products: set[str] = field(default_factory=set)  # work left for the next pass
     plan_capacity: dict[str, dict[str, int]] = field(default_factory=dict)  # per plan: active, overflow...
     events: dict[str, int] = field(default_factory=dict)  # change feed: products compared, changes, echoes...
-    linked_read: set[str] = field(default_factory=set)  # linked products this pass read (a sweep's windows)
+    linked_read: set[str] = field(default_factory=set)  # linked (or now linkable) products this pass read
 
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "mode": self.mode, "dry_run": self.dry_run, "started": self.started.isoformat(),
@@ -287,7 +287,9 @@ def _read_and_reconcile(deps: ScanDeps, rules: list[Rule], report: ScanReport, f
     if events is not None:
         events.finish(report.planned, report.retry_products, deps.plytix, deps.clock, report.errors)
         report.events = dict(events.stats)
-    report.linked_read = read
+    # What a segmented sweep's final step need not look up again: the linked products read, and the
+    # products whose findings this pass may just have linked.
+    report.linked_read = read | {f.product.id for found in findings.values() for f in found if f.product.id}
     report.api_calls = {k: v - calls_before.get(k, 0) for k, v in _api_calls(deps).items()}
     report.finished = deps.clock()
     log_event(log, "scan_finished", run_id=report.run_id, mode=report.mode, dry_run=report.dry_run,

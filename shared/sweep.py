@@ -12,8 +12,9 @@ one window, so none is missed or read twice by committed windows. Products creat
 started are the incremental pass's (their `modified` is after its watermark).
 
 Window size: `SWEEP_SEGMENT_PRODUCTS` products, found by counting first (one search with page_size 1
-reads `total_count`): a window holding more than twice that is halved before it is read, and the next
-window's span is scaled by what this one held. An empty window with nothing older ends the sweep: the
+reads `total_count`): a window holding more than twice that is narrowed (to the share of its span that
+should hold the target, at least halved) before it is read, and the next window's span is scaled by what
+this one held. An empty window with nothing older ends the sweep: the
 final step looks up by id the linked products no window returned (deleted from Plytix, or slipped), as
 the one-invocation sweep does, and moves the incremental pass's watermark to the sweep's start.
 
@@ -113,8 +114,8 @@ def _step(deps: ScanDeps, state: SweepState, cursor: Optional[Cursor], report: S
     upper = datetime.fromisoformat(state.upper)
     span = timedelta(seconds=state.span_seconds)
     count = _count(deps, upper - span, upper)
-    while count > 2 * target and span > MIN_SPAN:
-        span = max(MIN_SPAN, span / 2)
+    while count > 2 * target and span > MIN_SPAN:  # too many: narrow to the share that should hold `target`
+        span = max(MIN_SPAN, min(span / 2, span * target / count))
         count = _count(deps, upper - span, upper)
     lower = upper - span
     if count == 0:
