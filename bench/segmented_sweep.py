@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 from bench.scan_cost import GAP_RATE, ROOT, scan_world
 from bench.table import render
 from devhost.azurite import start_azurite
-from shared.scan import ScanDeps, run_full_scan
+from shared.scan import SWEEP_WINDOW_MODE, ScanDeps, run_full_scan
 from shared.sweep import run_sweep
 
 
@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 def segmented(deps: ScanDeps) -> tuple[int, int]:
     report = run_sweep(deps, start=True, budget_seconds=3600)
     assert report is not None and report.finished
-    windows = [s for s in report.segments if s.mode == "sweep-segment"]
+    windows = [s for s in report.segments if s.mode == SWEEP_WINDOW_MODE]
     return len(windows), sum(s.done.get("create", 0) for s in report.segments)
 
 

@@ -89,6 +89,7 @@ class ScanDeps:
 
 
 WATERMARK_CURSOR = "feed-watermark"
+SWEEP_WINDOW_MODE = "sweep-segment"  # ScanReport.mode of one window of a segmented sweep
 RECENT_PASSES = 10  # passes the watermark remembers for the operations page
 # Products whose work a pass could not finish are re-read by the next incremental pass; beyond this many
 # the rest wait for the next full sweep (the cursor row must stay small).
@@ -142,7 +143,7 @@ def run_incremental_scan(deps: ScanDeps, *, checkpoint: Optional[Callable[[str],
     left alone. With nothing to read there is nothing to reconcile: completions and deletions in Planner
     are picked up by the next pass that reads something, and by every full sweep."""
     watermark = read_watermark(deps)
-    if watermark is None or watermark.value.get("rules_hash") != deps.rules_file.content_hash:
+    if watermark is None or needs_full_sweep(deps, watermark):
         return run_full_scan(deps, checkpoint=checkpoint)
     report = ScanReport(run_id=new_run_id(), dry_run=False, started=deps.clock(), mode="incremental")
     since = datetime.fromisoformat(watermark.value["since"]) - timedelta(
@@ -160,6 +161,12 @@ def run_incremental_scan(deps: ScanDeps, *, checkpoint: Optional[Callable[[str],
     run_pass(deps, deps.rules, report, feed, changed, full=False, checkpoint=checkpoint, progress=no_progress)
     save_watermark(deps, watermark, report)
     return report
+
+
+def needs_full_sweep(deps: ScanDeps, watermark: Optional[Cursor] = None) -> bool:
+    """No watermark yet, or the rules changed since it was set: only a full sweep sees everything."""
+    watermark = watermark or read_watermark(deps)
+    return watermark is None or watermark.value.get("rules_hash") != deps.rules_file.content_hash
 
 
 def pass_feed(deps: ScanDeps, rules: list[Rule]) -> ProductFeed:
@@ -446,7 +453,9 @@ def _reconcile(deps: ScanDeps, rules: list[Rule], links_by_rule: dict[str, dict[
                        f"{PLANNER_ACTIVE_TASK_LIMIT}): {room.overflow} new tasks did not fit; {room.spilled} "
                        f"spilled, {room.digested} in digest tasks, {room.deferred} deferred"))
         ctx.journal.flush()
-    for rule_id in first_runs:
+    # A window of a segmented sweep (shared/sweep.py) is not a rule's whole first pass: with SKIP_BACKFILL
+    # every window's gaps are the backfill, so the rules are marked seen by the sweep's final step.
+    for rule_id in first_runs if report.mode != SWEEP_WINDOW_MODE else ():
         _mark_seen(deps, rule_id, report.run_id, report.started)
     for rule in rules:
         after = getattr(rule, "after_pass", None)  # job 7: progress from this pass's task listing

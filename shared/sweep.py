@@ -33,7 +33,16 @@ from typing import Callable, Optional
 
 from shared.feed import created_window
 from shared.observability import get_logger, log_event
-from shared.scan import ScanDeps, ScanReport, no_progress, pass_feed, read_watermark, run_pass, save_watermark
+from shared.scan import (
+    SWEEP_WINDOW_MODE,
+    ScanDeps,
+    ScanReport,
+    no_progress,
+    pass_feed,
+    read_watermark,
+    run_pass,
+    save_watermark,
+)
 from shared.store import ConcurrentUpdate, Cursor
 
 log = get_logger(__name__)
@@ -125,7 +134,7 @@ def _step(deps: ScanDeps, state: SweepState, cursor: Optional[Cursor], report: S
         return state, _save(deps, state, cursor)
     feed = pass_feed(deps, deps.rules)
     segment = ScanReport(run_id=f"{state.sweep_id}-{state.segments}", dry_run=False, started=deps.clock(),
-                         mode="sweep-segment")
+                         mode=SWEEP_WINDOW_MODE)
     run_pass(deps, deps.rules, segment, feed, lambda attributes: feed.created_between(lower, upper, attributes),
               full=False, checkpoint=checkpoint, progress=no_progress)
     report.segments.append(segment)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from shared.reconcile.execute import Crash
-from shared.scan import run_full_scan
+from shared.scan import SWEEP_WINDOW_MODE, run_full_scan
 from shared.store import LinkState
 from shared.sweep import SWEEP_CURSOR, run_sweep
 from tests.scan_world import RULE_ID, with_settings
@@ -29,7 +29,7 @@ def test_a_segmented_sweep_reads_every_product_once_and_makes_the_tasks_a_full_s
     expected = run_full_scan(deps, dry_run=True).findings
     report = run_sweep(deps, start=True, budget_seconds=3600)
     assert report is not None and report.finished and not report.errors
-    windows = [s for s in report.segments if s.mode == "sweep-segment"]
+    windows = [s for s in report.segments if s.mode == SWEEP_WINDOW_MODE]
     assert len(windows) >= 5
     assert sum(s.products_seen for s in windows) == len(world["plytix"].sandbox.products())
     assert max(s.products_seen for s in windows) <= 2 * TARGET, "a window holding more is halved first"
@@ -76,7 +76,7 @@ def test_a_sweep_killed_in_a_window_resumes_there_without_rereading_or_missing_p
     assert committed["segments"] >= 2
     resumed = run_sweep(deps, start=False, budget_seconds=3600)
     assert resumed is not None and resumed.finished
-    windows = [s for s in resumed.segments if s.mode == "sweep-segment"]
+    windows = [s for s in resumed.segments if s.mode == SWEEP_WINDOW_MODE]
     total = len(world["plytix"].sandbox.products())
     assert sum(s.products_seen for s in windows) == total - committed["products"], \
         "committed windows are not read again, and every other product is"
@@ -132,3 +132,17 @@ def test_the_timers_run_a_segmented_sweep_through_the_function_host(plytix_sandb
         assert titles and max(titles.values()) == 1
     finally:
         stores.close()
+
+
+def test_with_skip_backfill_every_window_of_the_first_sweep_is_backfill(world) -> None:
+    """A rule's first pass is the whole first sweep, not its first window: no window creates a task for a
+    gap that was there when the rule was enabled, and the rule counts as seen only after the final step."""
+    deps = segmented(world, SKIP_BACKFILL=True)
+    expected = run_full_scan(deps, dry_run=True).findings
+    report = run_sweep(deps, start=True, budget_seconds=3600)
+    assert report is not None and report.finished
+    assert len([s for s in report.segments if s.mode == SWEEP_WINDOW_MODE]) >= 5
+    assert our_tasks(world) == []
+    states = Counter(link.state for link in deps.stores.links.list_rule(RULE_ID))
+    assert states == {LinkState.suppressed: expected}
+    assert deps.stores.cursors.get(f"rule-seen-{RULE_ID}") is not None

@@ -11,7 +11,7 @@ from shared.completion_watcher import run_watcher
 from shared.observability import get_logger
 from shared.rules import RulesError
 from shared.runtime import scan_deps, watcher_deps
-from shared.scan import ScanReport, run_full_scan, run_incremental_scan
+from shared.scan import ScanReport, needs_full_sweep, run_full_scan, run_incremental_scan
 from shared.sweep import SweepReport, run_sweep
 
 bp = func.Blueprint()
@@ -37,10 +37,15 @@ def full_sweep(timer: func.TimerRequest) -> None:
 @bp.timer_trigger(arg_name="timer", schedule="%INCREMENTAL_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def incremental_pass(timer: func.TimerRequest) -> None:
     deps = scan_deps()
+    budget = deps.settings.SWEEP_BUDGET_SECONDS
     try:
+        if deps.settings.SWEEP_SEGMENT_PRODUCTS and needs_full_sweep(deps):
+            # No watermark yet (or new rules): the incremental pass would be a whole sweep in one go.
+            _log_sweep(run_sweep(deps, start=True, budget_seconds=budget))
+            return
         _log(run_incremental_scan(deps))
         if deps.settings.SWEEP_SEGMENT_PRODUCTS:  # an unfinished segmented sweep goes on here
-            _log_sweep(run_sweep(deps, start=False, budget_seconds=deps.settings.SWEEP_BUDGET_SECONDS))
+            _log_sweep(run_sweep(deps, start=False, budget_seconds=budget))
     except RulesError as exc:
         _refused("incremental pass", exc)
 

@@ -101,6 +101,7 @@ _ERROR_MAPPING: dict[str, Any] = {"XXX": ODataError}  # as the generated builder
 # Process-wide caches (object ids and bucket ids do not change), keyed by base URL so environments and
 # test servers never share entries.
 _cache_lock = threading.Lock()
+_bucket_creation_lock = threading.Lock()  # held while a bucket missing from the cache is looked up or made
 _user_ids: dict[tuple[str, str], str] = {}
 _bucket_ids: dict[tuple[str, str, str], str] = {}
 
@@ -529,9 +530,13 @@ class PlannerClient:
         with _cache_lock:
             if key in _bucket_ids:
                 return _bucket_ids[key]
-        bucket_id = self._run(self._ensure_bucket(plan_id, name))
-        with _cache_lock:
-            _bucket_ids[key] = bucket_id
+        with _bucket_creation_lock:  # concurrent misses (a pass's parallel actions) resolve it once
+            with _cache_lock:
+                if key in _bucket_ids:
+                    return _bucket_ids[key]
+            bucket_id = self._run(self._ensure_bucket(plan_id, name))
+            with _cache_lock:
+                _bucket_ids[key] = bucket_id
         return bucket_id
 
     async def _ensure_bucket(self, plan_id: str, name: str) -> str:

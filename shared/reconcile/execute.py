@@ -171,10 +171,8 @@ class Executor:
     def _create_and_commit(self, action: Action, link: Link) -> Outcome:
         desired = _need(action)
         self.ctx.checkpoint("claimed")
-        spec = self._task_spec(desired)
-        self.ctx.checkpoint("before_create")
         try:
-            task, details = self.ctx.planner.create_task(spec)
+            task, details = self._send_create(desired)
         except PlannerUncertainWrite as exc:
             if exc.task is None:
                 raise  # even the POST's outcome is unknown: the claim stays, adoption settles it
@@ -188,6 +186,20 @@ class Executor:
         self._commit_or_discard(link, task, details.etag)
         self.ctx.checkpoint("committed")
         return Outcome(action, True, f"created task '{desired.title}'", task.id)
+
+    def _send_create(self, desired: Desired) -> tuple[PlannerTask, TaskDetails]:
+        """POST the task. When Graph refuses its bucket without acting (a person deleted the bucket, so the
+        cached id is stale; 400/404), the client has forgotten that id: look the bucket up again and send
+        once more. Nothing was created by the refused POST, so this is no blind repeat of a create; with
+        several actions at once, each refused one recovers instead of waiting for the next pass."""
+        spec = self._task_spec(desired)
+        self.ctx.checkpoint("before_create")
+        try:
+            return self.ctx.planner.create_task(spec)
+        except PlannerError as exc:
+            if exc.may_have_acted or exc.status not in (400, 404) or not spec.bucket_id:
+                raise
+        return self.ctx.planner.create_task(self._task_spec(desired))
 
     def _commit(self, link: Link, task: PlannerTask, details_etag: Optional[str]) -> Link:
         now = self.ctx.now()
