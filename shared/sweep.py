@@ -139,7 +139,7 @@ def _step(deps: ScanDeps, state: SweepState, cursor: Optional[Cursor], report: S
               full=False, checkpoint=checkpoint, progress=no_progress)
     report.segments.append(segment)
     report.errors.extend(segment.errors)
-    deps.stores.cursors.save(Cursor(state.read_cursor(state.segments), {"ids": sorted(segment.linked_read)}))
+    _save_read(deps, state.read_cursor(state.segments), sorted(segment.linked_read))
     state.segments += 1
     state.products += segment.products_seen
     state.upper = lower.isoformat()
@@ -154,8 +154,7 @@ def _finish(deps: ScanDeps, state: SweepState, cursor: Optional[Cursor], report:
     slipped), reconcile them, and move the incremental watermark to the sweep's start."""
     read_before: set[str] = set()
     for segment in range(state.segments):
-        part = deps.stores.cursors.get(state.read_cursor(segment))
-        read_before.update((part.value.get("ids") or []) if part is not None else [])
+        read_before.update(_load_read(deps, state.read_cursor(segment)))
     watermark = read_watermark(deps)
     final = ScanReport(run_id=f"{state.sweep_id}-final", dry_run=False,
                        started=datetime.fromisoformat(state.started), mode="sweep-final")
@@ -168,8 +167,39 @@ def _finish(deps: ScanDeps, state: SweepState, cursor: Optional[Cursor], report:
     state.done = True
     saved = _save(deps, state, cursor)
     for segment in range(state.segments):
-        deps.stores.cursors.delete(state.read_cursor(segment))
+        _delete_read(deps, state.read_cursor(segment))
     return state, saved
+
+
+# A window's read products, in cursor rows of READ_CHUNK ids (a row holds at most 1 MB): "<name>-<i>".
+READ_CHUNK = 10_000
+
+
+def _save_read(deps: ScanDeps, name: str, ids: list[str]) -> None:
+    """Written again as a whole when a window is redone after a crash (its rows are replaced, and rows
+    beyond the new count removed)."""
+    chunks = [ids[i:i + READ_CHUNK] for i in range(0, len(ids), READ_CHUNK)] or [[]]
+    for index, chunk in enumerate(chunks):
+        row = f"{name}-{index}"
+        existing = deps.stores.cursors.get(row)
+        deps.stores.cursors.save(Cursor(row, {"ids": chunk}, etag=existing.etag if existing else None))
+    _delete_read(deps, name, start=len(chunks))
+
+
+def _load_read(deps: ScanDeps, name: str) -> list[str]:
+    ids: list[str] = []
+    index = 0
+    while (part := deps.stores.cursors.get(f"{name}-{index}")) is not None:
+        ids.extend(part.value.get("ids") or [])
+        index += 1
+    return ids
+
+
+def _delete_read(deps: ScanDeps, name: str, start: int = 0) -> None:
+    index = start
+    while deps.stores.cursors.get(f"{name}-{index}") is not None:
+        deps.stores.cursors.delete(f"{name}-{index}")
+        index += 1
 
 
 def _count(deps: ScanDeps, lower: Optional[datetime], upper: datetime) -> int:

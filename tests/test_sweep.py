@@ -146,3 +146,27 @@ def test_with_skip_backfill_every_window_of_the_first_sweep_is_backfill(world) -
     states = Counter(link.state for link in deps.stores.links.list_rule(RULE_ID))
     assert states == {LinkState.suppressed: expected}
     assert deps.stores.cursors.get(f"rule-seen-{RULE_ID}") is not None
+
+
+def test_a_sweep_killed_after_a_window_read_but_before_it_was_committed_redoes_that_window(world) -> None:
+    deps = segmented(world)
+    store = deps.stores.cursors
+    save = store.save
+    died: dict[str, int] = {}
+
+    def save_then_die(cursor: Any) -> Any:
+        if cursor.name == SWEEP_CURSOR and cursor.value.get("segments") == 2 and not died:
+            died.update(products=store.get(SWEEP_CURSOR).value["products"])
+            raise Crash("committing the second window")  # its products were read and reconciled
+        return save(cursor)
+
+    store.save = save_then_die  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        run_sweep(deps, start=True, budget_seconds=3600)
+    store.save = save  # type: ignore[method-assign]
+    resumed = run_sweep(deps, start=False, budget_seconds=3600)
+    assert resumed is not None and resumed.finished
+    windows = [s for s in resumed.segments if s.mode == SWEEP_WINDOW_MODE]
+    assert sum(s.products_seen for s in windows) == len(world["plytix"].sandbox.products()) - died["products"]
+    assert_no_duplicates(world)
+    assert store.get(SWEEP_CURSOR).value["done"] is True
