@@ -79,7 +79,7 @@ class World:
         return sorted((link.task_id, link.product_id) for link in links if link.task_id)
 
     def stage(self, product_id: str) -> Any:
-        return self.plytix.sandbox.product(product_id)["attributes"].get("workflow_stage")  # type: ignore[attr-defined]
+        return self.plytix.sandbox.product(product_id)["attributes"].get("workflow_stage")  # type: ignore[attr-defined]  # the stand-in hung on its server
 
 
 @contextmanager
@@ -88,7 +88,7 @@ def world(storage: str) -> Iterator[World]:
     and one full sweep so the rule's tasks exist."""
     plytix_sandbox, graph_sandbox = PlytixSandbox(products=200, seed=7), GraphSandbox(seed=7)
     plytix, graph = RunningServer(plytix_sandbox.app), RunningServer(graph_sandbox.app)
-    plytix.sandbox, graph.sandbox = plytix_sandbox, graph_sandbox  # type: ignore[attr-defined]
+    plytix.sandbox, graph.sandbox = plytix_sandbox, graph_sandbox  # type: ignore[attr-defined]  # the stand-in hung on its server
     with tempfile.TemporaryDirectory(prefix="bench-writeback-") as workdir:
         rules = Path(workdir) / "rules.yaml"
         rules.write_text(WRITEBACK_RULES)
@@ -126,13 +126,13 @@ def watcher_calls(storage: str, tasks: int) -> list[CallRow]:
     """Both modes on one plan of `tasks` tasks; each mode completes its own task."""
     rows = []
     with world(storage) as w:
-        existing = len(w.graph.sandbox.plan_tasks(PRODUCT_DATA_PLAN_ID))  # type: ignore[attr-defined]
-        w.graph.sandbox.seed_tasks(PRODUCT_DATA_PLAN_ID, tasks - existing, completed=True)  # type: ignore[attr-defined]
+        existing = len(w.graph.sandbox.plan_tasks(PRODUCT_DATA_PLAN_ID))  # type: ignore[attr-defined]  # the stand-in hung on its server
+        w.graph.sandbox.seed_tasks(PRODUCT_DATA_PLAN_ID, tasks - existing, completed=True)  # type: ignore[attr-defined]  # the stand-in hung on its server
         open_tasks = w.open_task_ids()
         for (label, mode), (task_id, product_id) in zip(MODES.items(), open_tasks, strict=False):
             first = run_watcher(w.watcher(mode)).graph_calls
             quiet = run_watcher(w.watcher(mode)).graph_calls
-            w.graph.sandbox.complete_task(task_id, by=PERSON)  # type: ignore[attr-defined]
+            w.graph.sandbox.complete_task(task_id, by=PERSON)  # type: ignore[attr-defined]  # the stand-in hung on its server
             completion = run_watcher(w.watcher(mode)).graph_calls
             rows.append(CallRow(tasks, label, first, quiet, completion, runs_until_moved(w, mode, product_id, 1)))
     return rows
@@ -156,7 +156,7 @@ def latency_in_periods(storage: str) -> list[tuple[str, ...]]:
                      ("delta", PlannerDelta.beta, 0), ("delta, 2 PATCHes fail", PlannerDelta.beta, 2)]
         run_watcher(w.watcher(PlannerDelta.beta))  # the delta mode's first round, before any completion
         for (label, mode, failures), (task_id, product_id) in zip(scenarios, open_tasks, strict=False):
-            w.graph.sandbox.complete_task(task_id, by=PERSON)  # type: ignore[attr-defined]
+            w.graph.sandbox.complete_task(task_id, by=PERSON)  # type: ignore[attr-defined]  # the stand-in hung on its server
             if failures:
                 w.plytix.app.faults.add("plytix.patch_product", {"kind": "status", "status": 500, "count": failures})
             began = time.perf_counter()

@@ -41,7 +41,7 @@ class _FirstAttempt(RetryContext):
         return 0
 
     @property
-    def exception(self) -> Optional[RpcException]:  # type: ignore[override]
+    def exception(self) -> Optional[RpcException]:  # type: ignore[override]  # a property, as in the worker
         return None
 
 
@@ -62,7 +62,7 @@ class InvocationContext(func.Context):
         return self._invocation_id
 
     @property
-    def thread_local_storage(self) -> threading.local:  # type: ignore[override]
+    def thread_local_storage(self) -> threading.local:  # type: ignore[override]  # a property, as in the worker
         self._local.invocation_id = self._invocation_id
         return self._local
 

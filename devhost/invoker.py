@@ -39,7 +39,7 @@ class OutValue(func.Out[T]):
     def set(self, val: T) -> None:
         self._value = val
 
-    def get(self) -> Optional[T]:  # type: ignore[override]
+    def get(self) -> Optional[T]:  # type: ignore[override]  # an output never set is None
         return self._value
 
 

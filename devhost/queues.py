@@ -85,7 +85,7 @@ class StorageQueues:
             return QueueClient.from_connection_string(connection_string, queue_name)
         from azure.identity import DefaultAzureCredential  # only needed against real accounts
 
-        return QueueClient(url, queue_name,  # type: ignore[arg-type]
+        return QueueClient(url, queue_name,  # type: ignore[arg-type]  # url is set without a connection string
                            credential=DefaultAzureCredential(managed_identity_client_id=client_id))
 
     def encode(self, body: Any) -> str:

@@ -211,11 +211,11 @@ class RouteTemplate:
                 if rest and not all(check(rest) for check in segment.checks):
                     return None
                 if rest or segment.default is not None:
-                    params[segment.name] = rest or segment.default  # type: ignore[index, assignment]
+                    params[segment.name] = rest or segment.default  # type: ignore[index, assignment]  # named, default set
                 return params
             if index >= len(parts):
                 if segment.literal is None and segment.default is not None:
-                    params[segment.name] = segment.default  # type: ignore[index]
+                    params[segment.name] = segment.default  # type: ignore[index]  # a parameter segment is named
                     return params
                 return params if segment.literal is None and segment.optional else None
             value = parts[index]
@@ -225,5 +225,5 @@ class RouteTemplate:
             elif not value or not all(check(value) for check in segment.checks):
                 return None
             else:
-                params[segment.name] = value  # type: ignore[index]
+                params[segment.name] = value  # type: ignore[index]  # a parameter segment is named
         return params if len(parts) == len(self.segments) else None

@@ -62,7 +62,7 @@ class EventPass:
     def for_rules(cls, stores: TableStores, rules: Iterable[Rule], environment: str, now: datetime,
                   dry_run: bool) -> Optional["EventPass"]:
         events = [rule for rule in rules if is_event_rule(rule)]
-        return cls(stores, events, environment, now, dry_run) if events else None  # type: ignore[arg-type]
+        return cls(stores, events, environment, now, dry_run) if events else None  # type: ignore[arg-type]  # is_event_rule checked each
 
     def compare(self, products: Sequence[Mapping[str, Any]]) -> dict[str, ProductChanges]:
         changes = self.feed.compare(products)

@@ -123,7 +123,7 @@ class RunStore:
 def _run_from(entity: TableEntity) -> ScanRun:
     request, state = read_json(entity, "request", {}), read_json(entity, "state", {})
     return ScanRun(
-        run_id=entity["PartitionKey"], created=read_datetime(entity, "created"),  # type: ignore[arg-type]
+        run_id=entity["PartitionKey"], created=read_datetime(entity, "created"),  # type: ignore[arg-type]  # written with every run row
         dry_run=bool(request.get("dry_run")), rules=request.get("rules"),
         status=RunStatus(read_str(entity, "status")), started=read_datetime(entity, "started"),
         finished=read_datetime(entity, "finished"), progress=state.get("progress") or {},
