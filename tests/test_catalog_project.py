@@ -23,6 +23,7 @@ from shared.reconcile.content import checklist_key
 from shared.rules import RulesError, parse_rules
 from shared.scan import ScanDeps, run_full_scan
 from shared.store import LinkState
+from shared.writeback import EchoLog
 from tests.scan_world import build_deps, world_settings
 
 PERSON = "merch.lead@contoso.example"
@@ -151,6 +152,11 @@ def test_progress_moves_with_ticks_and_completions_and_reaches_plytix_once(proje
     product = project.plytix.product(ticked_id)["attributes"]
     assert (product["project_stage"], product["project_status"]) == ("Images reshot", "Done")
     assert not api_writes(project, other_id, "attributes.project_stage"), "copy not done: nothing to write"
+    # Our own write is on record, so the change feed takes the `modified` it caused for an echo.
+    echoes = EchoLog(deps.stores.table("echoes"))
+    (echo,) = echoes.written(ticked_id)
+    assert echo.values["attributes"] == {"project_stage": "Images reshot", "project_status": "Done"}
+    assert echoes.is_own_write(ticked_id, project.plytix.product(ticked_id)["modified"])
     assert deps.stores.links.get("spring", images.fingerprint).state is LinkState.completed
 
     rule = project_rules(deps.rules)[0]
