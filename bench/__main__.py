@@ -1,8 +1,9 @@
 """`python -m bench` (make bench): every bench in turn: Plytix search calls, the full scan, the cost per
-updated and closed task, a 200,000-product sweep, a full sweep under the published rate limit, a 100,000-product sweep into one
-plan, 500 creates at 100 ms of Graph latency, a sweep in windows, the change feed, then job 5's channel
-webhook and feed check, job 4's watcher and notification endpoint, the operations page's storage
-requests, health under probe load, job 6's duplicate index, and job 7's project refresh.
+updated and closed task, a 200,000-product sweep, a full sweep under the published rate limit, a
+100,000-product sweep into one plan, 500 creates at 100 ms of Graph latency, a sweep in windows, the
+change feed, then job 5's channel webhook and feed check, job 4's watcher and notification endpoint, the
+operations page's storage requests, health under probe load, job 6's duplicate index, and job 7's project
+refresh.
 
 Arguments (`--sizes 1000 10000`) are passed to each bench unchanged.
 """
