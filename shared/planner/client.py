@@ -101,9 +101,27 @@ _ERROR_MAPPING: dict[str, Any] = {"XXX": ODataError}  # as the generated builder
 # Process-wide caches (object ids and bucket ids do not change), keyed by base URL so environments and
 # test servers never share entries.
 _cache_lock = threading.Lock()
-_bucket_creation_lock = threading.Lock()  # held while a bucket missing from the cache is looked up or made
+_lookup_lock = threading.Lock()  # held while an entry missing from a cache is looked up (or a bucket made)
 _user_ids: dict[tuple[str, str], str] = {}
 _bucket_ids: dict[tuple[str, str, str], str] = {}
+K = TypeVar("K")
+
+
+def _cached(cache: dict[K, str], key: K, look_up: Callable[[], str]) -> str:
+    """The cached value, or `look_up()` stored. Concurrent misses (a pass's actions run several at once,
+    shared/reconcile/parallel.py) look up once: the others wait and then read the cache, so no owner is
+    read twice and no bucket is made twice."""
+    with _cache_lock:
+        if key in cache:
+            return cache[key]
+    with _lookup_lock:
+        with _cache_lock:
+            if key in cache:
+                return cache[key]
+        value = look_up()
+        with _cache_lock:
+            cache[key] = value
+    return value
 
 
 class CallKind(Enum):
@@ -511,33 +529,20 @@ class PlannerClient:
     # --- users and buckets ----------------------------------------------------------------------------
     def resolve_user(self, upn: str) -> str:
         """The Entra object id for a user principal name (assignments are keyed by object id)."""
-        key = (self.base_url, upn.strip().lower())
-        with _cache_lock:
-            if key in _user_ids:
-                return _user_ids[key]
-        user = self._run(self._request(
-            "get_user", self._graph.users.by_user_id(upn.strip()).to_get_request_information, CallKind.READ))
-        if not user or not user.get("id"):
-            raise PlannerNotFound(404, "Request_ResourceNotFound", f"user {upn} not found")
-        with _cache_lock:
-            _user_ids[key] = str(user["id"])
-        return str(user["id"])
+        def look_up() -> str:
+            user = self._run(self._request(
+                "get_user", self._graph.users.by_user_id(upn.strip()).to_get_request_information, CallKind.READ))
+            if not user or not user.get("id"):
+                raise PlannerNotFound(404, "Request_ResourceNotFound", f"user {upn} not found")
+            return str(user["id"])
+
+        return _cached(_user_ids, (self.base_url, upn.strip().lower()), look_up)
 
     def ensure_bucket(self, plan_id: str, name: str) -> str:
         """The id of the plan's bucket called `name`, created when missing. When several exist (two
         instances raced to create it) every caller picks the same one: the smallest id."""
-        key = (self.base_url, plan_id, name)
-        with _cache_lock:
-            if key in _bucket_ids:
-                return _bucket_ids[key]
-        with _bucket_creation_lock:  # concurrent misses (a pass's parallel actions) resolve it once
-            with _cache_lock:
-                if key in _bucket_ids:
-                    return _bucket_ids[key]
-            bucket_id = self._run(self._ensure_bucket(plan_id, name))
-            with _cache_lock:
-                _bucket_ids[key] = bucket_id
-        return bucket_id
+        return _cached(_bucket_ids, (self.base_url, plan_id, name),
+                       lambda: self._run(self._ensure_bucket(plan_id, name)))
 
     async def _ensure_bucket(self, plan_id: str, name: str) -> str:
         found = await self._find_bucket(plan_id, name)

@@ -8,22 +8,18 @@ loop (shared/planner/loop.py), and the stores, the journal and the counters take
 call (reads and If-Match writes wait and repeat, creates are never repeated: the claim is given back and
 the next pass creates).
 
-Buckets and owners are resolved before the pool starts, once each: two threads creating the same missing
-bucket at once would leave an empty twin behind (ensure_bucket lists, creates, lists again; both would
-create), and each would look up the same owner before the client's cache held it.
+The Planner client's caches of owners and buckets look a missing entry up once however many actions
+ask at once (shared/planner/client.py, `_cached`): two creates making the same missing bucket would
+otherwise leave an empty twin behind.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Callable, Sequence
 
-from shared.observability import get_logger
-from shared.planner import PlannerError
 from shared.reconcile.execute import Executor, Outcome
-from shared.reconcile.plan import CREATING_KINDS, Action
-
-log = get_logger(__name__)
+from shared.reconcile.plan import Action
 
 
 def run_actions(executor: Executor, actions: Sequence[Action], workers: int,
@@ -35,34 +31,20 @@ def run_actions(executor: Executor, actions: Sequence[Action], workers: int,
         for action in actions:
             on_outcome(executor.run(action))
         return
-    _warm_caches(executor, actions)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pass-action") as pool:
-        pending = set()
-        queue = iter(actions)
-        for action in queue:
+        pending: set[Future[Outcome]] = set()
+        for action in actions:
             pending.add(pool.submit(executor.run, action))
             if len(pending) >= workers * 2:  # keep the pool busy without queueing the whole pass
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                for future in done:
-                    on_outcome(future.result())
+                pending = _report_finished(pending, on_outcome)
         while pending:
-            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-            for future in done:
-                on_outcome(future.result())
+            pending = _report_finished(pending, on_outcome)
 
 
-def _warm_caches(executor: Executor, actions: Sequence[Action]) -> None:
-    """Every bucket and owner the creations need, once each, before they run at once (the client caches
-    them). A failure here is left to the creations, which report it one by one."""
-    creations = [a.desired for a in actions if a.kind in CREATING_KINDS and a.desired is not None]
-    planner = executor.ctx.planner
-    for plan_id, bucket in sorted({(d.plan_id, d.bucket) for d in creations}):
-        try:
-            planner.ensure_bucket(plan_id, bucket)
-        except PlannerError as exc:
-            log.warning("bucket %r of plan %s could not be resolved: %s", bucket, plan_id, exc)
-    for owner in sorted({d.owner_upn for d in creations if d.owner_upn}):
-        try:
-            planner.resolve_user(owner)
-        except PlannerError as exc:
-            log.warning("owner %s could not be resolved: %s", owner, exc)
+def _report_finished(pending: set[Future[Outcome]], on_outcome: Callable[[Outcome], None]) -> set[Future[Outcome]]:
+    """Wait for at least one action; hand each finished one's outcome on (raising what an action raised);
+    return those still running."""
+    done, still_running = wait(pending, return_when=FIRST_EXCEPTION)
+    for future in done:
+        on_outcome(future.result())
+    return still_running
