@@ -17,7 +17,7 @@ from shared.events_pass import COMPARE_BATCH, EventPass, rule_cursor
 from shared.feed import PAGE_SIZE, ProductFeed
 from shared.group_plans import NEW_PLAN_PREFIX, resolve_group_plans
 from shared.observability import get_logger, log_event
-from shared.planner import PlannerClient, PlannerError, PlannerTask
+from shared.planner import PlannerClient, PlannerTask
 from shared.plytix import PlytixClient
 from shared.product_details import DetailResolver, lacks_details, selection_needs_details
 from shared.reconcile.capacity import PLANNER_ACTIVE_TASK_LIMIT, Digest, PlanCapacity, fit_to_capacity
@@ -282,7 +282,7 @@ def _read_and_reconcile(deps: ScanDeps, rules: list[Rule], report: ScanReport, f
     for rule in rules:
         catalog_findings = getattr(rule, "pass_findings", None)  # jobs 6, 7: groups from the rule's stored index
         if catalog_findings is not None:
-            findings[rule.id].extend(catalog_findings(deps.settings.ENVIRONMENT_NAME, _product_url(deps)))
+            findings[rule.id].extend(catalog_findings(deps.settings.ENVIRONMENT_NAME, deps.settings.product_url))
     if events is not None:
         events.resolve_plans(findings, deps.planner, report.errors)
     else:  # a project's own plan (job 7)
@@ -356,12 +356,6 @@ def save_watermark(deps: ScanDeps, previous: Optional[Cursor], report: ScanRepor
         pass
 
 
-def _product_url(deps: ScanDeps) -> Callable[[str], str]:
-    """A product's page in Plytix (PLYTIX_PRODUCT_URL_TEMPLATE)."""
-    template = deps.settings.PLYTIX_PRODUCT_URL_TEMPLATE
-    return lambda product_id: template.format(product_id=product_id)
-
-
 def no_progress(report: ScanReport) -> None:
     """The timers report nothing while they run."""
 
@@ -422,7 +416,7 @@ def _reconcile(deps: ScanDeps, rules: list[Rule], links_by_rule: dict[str, dict[
     if report.dry_run:
         return
     ctx = ExecutionContext(stores=deps.stores, planner=deps.planner, now=deps.clock, run_id=report.run_id,
-                           product_url=_product_url(deps),
+                           product_url=deps.settings.product_url,
                            checkpoint=checkpoint or (lambda step: None), plan_tasks=tasks,
                            on_completed=lambda link: queue_write_back(
                                deps.stores, deps.rules_file, link, writeback_context(deps, report.run_id)))
@@ -511,17 +505,12 @@ def _covered(link: Link, evaluated: Callable[[str], bool]) -> bool:
 def _list_tasks(planner: PlannerClient, plan_ids: Iterable[str],
                 report: ScanReport) -> tuple[dict[str, PlannerTask], set[str]]:
     """Every task of the plans the rules use: one listing per plan per pass (pages of ~400). A plan
-    that cannot be listed (a typo in the rules, lost access) is reported and its work skipped, so one
-    bad plan does not stop the rules that use good ones."""
-    tasks: dict[str, PlannerTask] = {}
-    unreachable: set[str] = set()
-    for plan_id in sorted(plan_ids):
-        try:
-            tasks.update((task.id, task) for task in planner.list_plan_tasks(plan_id))
-        except PlannerError as exc:
-            unreachable.add(plan_id)
-            report.errors.append(f"plan {plan_id}: cannot list its tasks ({exc}); its rules' work is skipped")
-    return tasks, unreachable
+    that cannot be listed is reported and its work skipped, so one bad plan does not stop the rules
+    that use good ones."""
+    tasks, failed = planner.list_plans_tasks(plan_ids)
+    for plan_id, exc in failed.items():
+        report.errors.append(f"plan {plan_id}: cannot list its tasks ({exc}); its rules' work is skipped")
+    return tasks, set(failed)
 
 
 def _nothing_read(product_id: str) -> bool:

@@ -233,6 +233,14 @@ class Settings(BaseModel):
             raise ValueError("may use only {plan_id} and {task_id}") from exc
         return value
 
+    def product_url(self, product_id: str) -> str:
+        """A product's page in the Plytix UI (PLYTIX_PRODUCT_URL_TEMPLATE)."""
+        return self.PLYTIX_PRODUCT_URL_TEMPLATE.format(product_id=product_id)
+
+    def task_url(self, plan_id: str, task_id: str) -> str:
+        """A task in Planner's web app (PLANNER_TASK_URL_TEMPLATE)."""
+        return self.PLANNER_TASK_URL_TEMPLATE.format(plan_id=plan_id, task_id=task_id)
+
     @model_validator(mode="after")
     def _consistent(self) -> "Settings":
         if self.STORAGE_CONNECTION_STRING is None and self.STORAGE_TABLE_ENDPOINT is None:

@@ -30,6 +30,7 @@ from typing import (
     Awaitable,
     Callable,
     Coroutine,
+    Iterable,
     Iterator,
     Mapping,
     Optional,
@@ -438,6 +439,18 @@ class PlannerClient:
             yield from page
             if not next_link:
                 return
+
+    def list_plans_tasks(self, plan_ids: Iterable[str]) -> tuple[dict[str, PlannerTask], dict[str, PlannerError]]:
+        """Every task of these plans by id, and the plans that could not be listed with their error (a typo
+        in the rules, lost access): one bad plan does not stop the others."""
+        tasks: dict[str, PlannerTask] = {}
+        failed: dict[str, PlannerError] = {}
+        for plan_id in sorted(plan_ids):
+            try:
+                tasks.update((task.id, task) for task in self.list_plan_tasks(plan_id))
+            except PlannerError as exc:
+                failed[plan_id] = exc
+        return tasks, failed
 
     async def _plan_tasks_page(self, plan_id: str, next_link: Optional[str]) -> tuple[list[PlannerTask], Optional[str]]:
         builder = self._graph.planner.plans.by_planner_plan_id(plan_id).tasks

@@ -30,7 +30,7 @@ from shared.store import Link
 from shared.store.links import LinkState
 from shared.store.projects import TaskProgress
 from shared.writeback import Writeback, WritebackState, process, writeback_context
-from shared.writeback.outbox import Outbox, writeback_id
+from shared.writeback.outbox import writeback_id
 
 if TYPE_CHECKING:
     from shared.rules.catalog_project import CatalogProjectRule
@@ -61,7 +61,8 @@ def refresh_progress(deps: "ScanDeps", rule: "CatalogProjectRule", run_id: str,
     store = deps.stores.projects
     links = [link for link in deps.stores.links.list_rule(rule.id, _WORKED) if link.task_id]
     if tasks is None:
-        tasks = _list(deps.planner, {link.plan_id for link in links if link.plan_id}, report)
+        tasks, failed = deps.planner.list_plans_tasks({link.plan_id for link in links if link.plan_id})
+        report.errors.extend(f"plan {plan_id}: cannot list its tasks ({exc})" for plan_id, exc in failed.items())
     before = store.progress(rule.id)
     today = deps.clock().date()
     rows: dict[str, TaskProgress] = {}
@@ -84,16 +85,6 @@ def refresh_progress(deps: "ScanDeps", rule: "CatalogProjectRule", run_id: str,
     log.info("project %s refreshed: %d tasks, %d details read, %d labelled late, %d write-backs, %d errors",
              rule.id, report.tasks, report.details_read, report.labelled_late, report.writebacks, len(report.errors))
     return report
-
-
-def _list(planner: PlannerClient, plan_ids: Iterable[str], report: RefreshReport) -> dict[str, PlannerTask]:
-    tasks: dict[str, PlannerTask] = {}
-    for plan_id in sorted(plan_ids):
-        try:
-            tasks.update((task.id, task) for task in planner.list_plan_tasks(plan_id))
-        except PlannerError as exc:
-            report.errors.append(f"plan {plan_id}: cannot list its tasks ({exc})")
-    return tasks
 
 
 def _read_task(planner: PlannerClient, rule: "CatalogProjectRule", link: Link, task: PlannerTask,
@@ -160,7 +151,6 @@ def _write_back(deps: "ScanDeps", rule: "CatalogProjectRule", rows: Iterable[Tas
     milestones = rule.config.milestones
     task_of = {(row.milestone, pid): row for row in rows for pid in row.done_products}
     ctx = writeback_context(deps, run_id)
-    outbox = Outbox(deps.stores.table("writebacks"))
     sent: dict[str, int] = {}
     for product_id, count in sorted(reached_by_product(rule, rows).items()):
         if count <= written.get(product_id, 0):
@@ -176,7 +166,7 @@ def _write_back(deps: "ScanDeps", rule: "CatalogProjectRule", rows: Iterable[Tas
                            rule_id=rule.id, product_id=product_id, task_ids=[row.task_id], plan_id=row.plan_id,
                            fingerprint=row.fingerprint, attributes=attributes,
                            reason=f"project {rule.name!r}: milestone {milestone.name!r} reached")
-        stored, created = outbox.add(intent)
+        stored, created = ctx.outbox.add(intent)
         if created:
             process(ctx, stored.id)  # not finished now (Plytix busy): the completion watcher retries it
             report.writebacks += 1

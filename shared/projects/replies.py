@@ -11,7 +11,7 @@ from shared.api import Reply
 from shared.pages.replies import PageReply, error, html
 from shared.projects.summary import ProjectSummary, project_rules, summarize
 from shared.rules import RulesError, build_rules
-from shared.settings import Settings, SettingsError, get_settings
+from shared.settings import SettingsError, get_settings
 
 
 def list_projects(clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> Reply:
@@ -54,12 +54,5 @@ def _summaries(project_id: Optional[str],
         if not rules:
             return 404, {"error": f"no catalog_project rule with id {project_id!r} in the rules file"}
     _, _, stores = clients(settings)
-    product_url, task_url = _links(settings)
     today = clock().date()
-    return [summarize(rule, stores, today, product_url, task_url) for rule in rules]
-
-
-def _links(settings: Settings) -> tuple[Callable[[str], str], Callable[[str, str], str]]:
-    product_template, task_template = settings.PLYTIX_PRODUCT_URL_TEMPLATE, settings.PLANNER_TASK_URL_TEMPLATE
-    return (lambda product_id: product_template.format(product_id=product_id),
-            lambda plan_id, task_id: task_template.format(plan_id=plan_id, task_id=task_id))
+    return [summarize(rule, stores, today, settings.product_url, settings.task_url) for rule in rules]

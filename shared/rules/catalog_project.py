@@ -40,6 +40,7 @@ from shared.rules.config import (
     TaskSettings,
     _Model,
     attribute_limit_problems,
+    members_left,
     stage_attributes,
 )
 from shared.rules.errors import PathPart
@@ -322,9 +323,7 @@ class CatalogProjectRule(GroupRule):
         from shared.reconcile.plan import Desired
         assert isinstance(finding, ProjectFinding)
         current = {m.product_id: m.sku for m in finding.members}
-        before = {**((link.data.get("left") if link else None) or {}),
-                  **((link.data.get("products") if link else None) or {})}
-        left = dict([(pid, sku) for pid, sku in before.items() if pid not in current][-MAX_LEFT_KEPT:])
+        left = members_left(link, current, MAX_LEFT_KEPT)
         checklist = (checklist_for(finding.fingerprint, [(pid, sku or pid) for pid, sku in current.items()])
                      if len(current) <= CHECKLIST_LIMIT else [])
         description = finding.description

@@ -21,7 +21,19 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Iterator, Literal, Optional, Union, get_args
+from typing import (
+    TYPE_CHECKING,
+    Annotated,
+    Any,
+    Callable,
+    Iterable,
+    Iterator,
+    Literal,
+    Mapping,
+    Optional,
+    Union,
+    get_args,
+)
 
 from pydantic import (
     AfterValidator,
@@ -44,6 +56,9 @@ from shared.rules.product_view import DEFAULT_STAGE_ATTRIBUTE, ProductView
 from shared.rules.templates import DEFAULT_TITLE, check_title_template, placeholders
 from shared.rules.yaml_source import YamlDocument, load_yaml
 from shared.settings import ReopenPolicy
+
+if TYPE_CHECKING:
+    from shared.store.links import Link
 
 # Plytix search: "at most 50 requested attributes besides id and sku (one part of the docs says 20):
 # keep <= 20" (API_FACTS.md). One rule must be answerable by one search.
@@ -455,6 +470,15 @@ class GroupRule(RuleIdentity):
 
     def needed_attributes(self) -> set[str]:
         return set(self._needed)
+
+
+def members_left(link: Optional["Link"], current: Mapping[str, str], keep: int) -> dict[str, str]:
+    """A group task's products (id -> SKU) that left since its last write, the newest `keep` of them: the
+    link's stored members and earlier leavers not in `current`. Why stored: a leaver is no longer read,
+    but its task should still say it left."""
+    before = {**((link.data.get("left") if link else None) or {}),
+              **((link.data.get("products") if link else None) or {})}
+    return dict([(pid, sku) for pid, sku in before.items() if pid not in current][-keep:])
 
 
 def task_settings_problems(specs: list[ScopeSpec], where: str, owner_where: str) -> Problems:

@@ -46,6 +46,7 @@ from shared.rules.config import (
     TaskSettings,
     _Model,
     attribute_limit_problems,
+    members_left,
     stage_attributes,
     task_settings_problems,
 )
@@ -405,10 +406,7 @@ class DataQualityRule(GroupRule):
         from shared.reconcile.plan import Desired
         members = finding.members if isinstance(finding, GroupFinding) else ()
         current = {m.product_id: m.sku for m in members}
-        before = {**((link.data.get("left") if link else None) or {}),
-                  **((link.data.get("products") if link else None) or {})}
-        left = {pid: sku for pid, sku in before.items() if pid not in current}
-        left = dict(list(left.items())[-MAX_LEFT_KEPT:])
+        left = members_left(link, current, MAX_LEFT_KEPT)
         items = [(pid, sku or pid) for pid, sku in current.items()] + [
             (pid, f"{sku or pid} (no longer in this group)") for pid, sku in left.items()]
         description = finding.description
