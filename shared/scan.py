@@ -127,7 +127,7 @@ def run_full_scan(deps: ScanDeps, *, dry_run: bool = False, rule_ids: Optional[I
     watermark = read_watermark(deps) if not dry_run and rule_ids is None else None
     feed = pass_feed(deps, rules)
     run_pass(deps, rules, report, feed, feed.full_sweep, full=True, checkpoint=checkpoint,
-              progress=progress or no_progress)
+             progress=progress or no_progress)
     if not dry_run and rule_ids is None:
         save_watermark(deps, watermark, report)
     return report
@@ -163,9 +163,8 @@ def run_incremental_scan(deps: ScanDeps, *, checkpoint: Optional[Callable[[str],
     return report
 
 
-def needs_full_sweep(deps: ScanDeps, watermark: Optional[Cursor] = None) -> bool:
+def needs_full_sweep(deps: ScanDeps, watermark: Optional[Cursor]) -> bool:
     """No watermark yet, or the rules changed since it was set: only a full sweep sees everything."""
-    watermark = watermark or read_watermark(deps)
     return watermark is None or watermark.value.get("rules_hash") != deps.rules_file.content_hash
 
 
@@ -187,7 +186,7 @@ def run_products_pass(deps: ScanDeps, product_ids: Iterable[str], *, rule_ids: I
     feed = pass_feed(deps, rules)
     ids = sorted(set(product_ids))
     run_pass(deps, rules, report, feed, lambda attributes: feed.by_ids(ids, attributes), full=False,
-              checkpoint=None, progress=no_progress)
+             checkpoint=None, progress=no_progress)
     return report
 
 

@@ -76,11 +76,14 @@ class SweepReport:
     sweep_id: str
     segments: list[ScanReport] = field(default_factory=list)
     finished: bool = False
-    errors: list[str] = field(default_factory=list)
 
     @property
     def products(self) -> int:
         return sum(r.products_seen for r in self.segments)
+
+    @property
+    def errors(self) -> list[str]:
+        return [error for r in self.segments for error in r.errors]
 
 
 def run_sweep(deps: ScanDeps, *, start: bool, budget_seconds: float,
@@ -136,9 +139,8 @@ def _step(deps: ScanDeps, state: SweepState, cursor: Optional[Cursor], report: S
     segment = ScanReport(run_id=f"{state.sweep_id}-{state.segments}", dry_run=False, started=deps.clock(),
                          mode=SWEEP_WINDOW_MODE)
     run_pass(deps, deps.rules, segment, feed, lambda attributes: feed.created_between(lower, upper, attributes),
-              full=False, checkpoint=checkpoint, progress=no_progress)
+             full=False, checkpoint=checkpoint, progress=no_progress)
     report.segments.append(segment)
-    report.errors.extend(segment.errors)
     _save_read(deps, state.read_cursor(state.segments), sorted(segment.linked_read))
     state.segments += 1
     state.products += segment.products_seen
@@ -160,10 +162,9 @@ def _finish(deps: ScanDeps, state: SweepState, cursor: Optional[Cursor], report:
                        started=datetime.fromisoformat(state.started), mode="sweep-final")
     feed = pass_feed(deps, deps.rules)
     run_pass(deps, deps.rules, final, feed, lambda attributes: iter(()), full=True, checkpoint=checkpoint,
-              progress=no_progress, read_before=frozenset(read_before))
+             progress=no_progress, read_before=frozenset(read_before))
     save_watermark(deps, watermark, final)
     report.segments.append(final)
-    report.errors.extend(final.errors)
     state.done = True
     saved = _save(deps, state, cursor)
     for segment in range(state.segments):

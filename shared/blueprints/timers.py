@@ -11,7 +11,7 @@ from shared.completion_watcher import run_watcher
 from shared.observability import get_logger
 from shared.rules import RulesError
 from shared.runtime import scan_deps, watcher_deps
-from shared.scan import ScanReport, needs_full_sweep, run_full_scan, run_incremental_scan
+from shared.scan import ScanReport, needs_full_sweep, read_watermark, run_full_scan, run_incremental_scan
 from shared.sweep import SweepReport, run_sweep
 
 bp = func.Blueprint()
@@ -39,7 +39,7 @@ def incremental_pass(timer: func.TimerRequest) -> None:
     deps = scan_deps()
     budget = deps.settings.SWEEP_BUDGET_SECONDS
     try:
-        if deps.settings.SWEEP_SEGMENT_PRODUCTS and needs_full_sweep(deps):
+        if deps.settings.SWEEP_SEGMENT_PRODUCTS and needs_full_sweep(deps, read_watermark(deps)):
             # No watermark yet (or new rules): the incremental pass would be a whole sweep in one go.
             _log_sweep(run_sweep(deps, start=True, budget_seconds=budget))
             return

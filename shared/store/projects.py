@@ -51,13 +51,6 @@ class TaskProgress:
     done_products: tuple[str, ...] = field(default_factory=tuple)  # product ids ticked (or all: completed)
     late: bool = False
 
-    @property
-    def done_ratio(self) -> float:
-        """How far the task is: completed = 1; else the products ticked among the group's."""
-        if self.percent >= 100:
-            return 1.0
-        return len(self.done_products) / self.products if self.products else 0.0
-
 
 class ProjectStore:
     """Members, task progress and written-back milestones per `catalog_project` rule."""
