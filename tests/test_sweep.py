@@ -170,3 +170,34 @@ def test_a_sweep_killed_after_a_window_read_but_before_it_was_committed_redoes_t
     assert sum(s.products_seen for s in windows) == len(world["plytix"].sandbox.products()) - died["products"]
     assert_no_duplicates(world)
     assert store.get(SWEEP_CURSOR).value["done"] is True
+
+
+def test_the_timers_refuse_an_invalid_rules_file_with_its_problems_not_a_traceback(
+        plytix_sandbox, graph_sandbox, azurite, table_prefix, tmp_path) -> None:
+    """Both sweep timers load the rules inside their guard: a broken file is one logged refusal naming
+    file, line and field, and nothing is read or written."""
+    import time
+
+    import httpx
+
+    from tests.devhost_process import running_devhost
+    from tests.scan_world import RULES_YAML, devhost_env
+    from tests.test_function_app import HOST_SETTINGS, KEY
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES_YAML.replace("version: 1", "version: 1\nunknown_key: 1"))
+    env = devhost_env(plytix_sandbox.url, graph_sandbox.url, azurite, table_prefix, rules, **HOST_SETTINGS,
+                      DEVHOST_FUNCTION_KEY=KEY, SWEEP_SEGMENT_PRODUCTS=str(TARGET))
+    with running_devhost(env, tmp_path) as host:
+        admin = host.base.removesuffix("/api") + "/admin/functions"
+        searches = plytix_sandbox.app.faults.calls.get("plytix.search", 0)  # the host's start-up health probe
+        for name in ("full_sweep", "incremental_pass"):
+            assert httpx.post(f"{admin}/{name}", params={"code": KEY}, json={"input": ""},
+                              timeout=30).status_code == 202
+            deadline = time.monotonic() + 30
+            while f"{name.replace('_', ' ')} refused to start" not in host.output():
+                assert time.monotonic() < deadline, f"{name} did not refuse the rules file"
+                time.sleep(0.1)
+        output = host.output()
+    assert "Traceback" not in output and "unknown_key" in output
+    assert plytix_sandbox.app.faults.calls.get("plytix.search", 0) == searches, "nothing was read"

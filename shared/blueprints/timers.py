@@ -23,8 +23,8 @@ log = get_logger(__name__)
 def full_sweep(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.info("full sweep is past due; running now")
-    deps = scan_deps()
     try:
+        deps = scan_deps()  # loads the rules file: an invalid one is refused below, not a traceback
         if deps.settings.SWEEP_SEGMENT_PRODUCTS:
             _log_sweep(run_sweep(deps, start=True, budget_seconds=deps.settings.SWEEP_BUDGET_SECONDS))
         else:
@@ -36,9 +36,9 @@ def full_sweep(timer: func.TimerRequest) -> None:
 @bp.function_name("incremental_pass")
 @bp.timer_trigger(arg_name="timer", schedule="%INCREMENTAL_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def incremental_pass(timer: func.TimerRequest) -> None:
-    deps = scan_deps()
-    budget = deps.settings.SWEEP_BUDGET_SECONDS
     try:
+        deps = scan_deps()
+        budget = deps.settings.SWEEP_BUDGET_SECONDS
         if deps.settings.SWEEP_SEGMENT_PRODUCTS and needs_full_sweep(deps, read_watermark(deps)):
             # No watermark yet (or new rules): the incremental pass would be a whole sweep in one go.
             _log_sweep(run_sweep(deps, start=True, budget_seconds=budget))
