@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Optional
 from shared.rules import Rule
 from shared.rules.catalog_project import CatalogProjectRule
 from shared.store import TableStores
-from shared.store.projects import ProjectMember, TaskProgress
+from shared.store.projects import ProjectMember, TaskProgress, by_group
 
 OPEN_PRODUCTS_LISTED = 20  # products not done yet, listed per group on the report
 
@@ -95,22 +95,20 @@ def summarize(rule: CatalogProjectRule, stores: TableStores, today: date, produc
               task_url: Callable[[str, str], str]) -> ProjectSummary:
     members = stores.projects.members(rule.id)
     progress = stores.projects.progress(rule.id)
-    by_group: dict[str, list[ProjectMember]] = {}
-    for member in members.values():
-        by_group.setdefault(member.group, []).append(member)
+    members_of = by_group(members.values())
     rows = {(row.milestone, row.group): row for row in progress.values()}
     milestones = []
     for milestone in rule.config.milestones:
         groups = [_group(rows.get((milestone.id, group)), group, sorted(people, key=lambda m: m.sku), today,
                          milestone.due, product_url, task_url)
-                  for group, people in sorted(by_group.items(), key=lambda item: item[1][0].group_name)]
+                  for group, people in sorted(members_of.items(), key=lambda item: item[1][0].group_name)]
         products, done = sum(g.products for g in groups), sum(g.done for g in groups)
         milestones.append(MilestoneProgress(
             id=milestone.id, name=milestone.name, due=milestone.due, bucket=milestone.bucket_name,
             products=products, done=done, percent=_percent(done, products),
             late=any(g.late for g in groups), groups=groups))
     total = len(members) * len(milestones)
-    return ProjectSummary(id=rule.id, name=rule.name, products=len(members), groups=len(by_group),
+    return ProjectSummary(id=rule.id, name=rule.name, products=len(members), groups=len(members_of),
                           percent=_percent(sum(m.done for m in milestones), total), milestones=milestones)
 
 

@@ -50,7 +50,7 @@ from shared.rules.product_view import ProductView
 from shared.rules.templates import DEFAULT_TITLE
 from shared.settings import ReopenPolicy
 from shared.store.links import Link
-from shared.store.projects import ProjectMember
+from shared.store.projects import ProjectMember, by_group
 
 if TYPE_CHECKING:
     from shared.reconcile.plan import Desired
@@ -279,19 +279,15 @@ class CatalogProjectRule(GroupRule):
         if self._joined or self._left:
             self.store.save_members(self.id, self._joined.values(), self._left)
             self._joined, self._left = {}, set()
-        groups: dict[str, list[ProjectMember]] = {}
-        for member in self.members.values():
-            groups.setdefault(member.group, []).append(member)
-        return [self._finding(environment, milestone_index, sorted(members, key=lambda m: m.sku), product_url)
-                for group, members in sorted(groups.items())
-                for milestone_index in range(len(self.config.milestones))]
+        return [self._finding(environment, milestone, sorted(members, key=lambda m: m.sku), product_url)
+                for _, members in sorted(by_group(self.members.values()).items())
+                for milestone in self.config.milestones]
 
     def task_fingerprint(self, environment: str, milestone: str, group: str) -> str:
         return fingerprint(environment, self.id, f"{SUBJECT_PREFIX}{milestone}:{group}")
 
-    def _finding(self, environment: str, milestone_index: int, members: list[ProjectMember],
+    def _finding(self, environment: str, milestone: MilestoneConfig, members: list[ProjectMember],
                  product_url: Callable[[str], str]) -> ProjectFinding:
-        milestone = self.config.milestones[milestone_index]
         group, group_name = members[0].group, members[0].group_name
         fp = self.task_fingerprint(environment, milestone.id, group)
         headline = f"{milestone.name}: {group_name}"

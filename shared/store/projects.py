@@ -34,6 +34,14 @@ class ProjectMember:
     label: str
 
 
+def by_group(members: Iterable[ProjectMember]) -> dict[str, list[ProjectMember]]:
+    """Members by group key (a project's tasks and its report are per group)."""
+    groups: dict[str, list[ProjectMember]] = {}
+    for member in members:
+        groups.setdefault(member.group, []).append(member)
+    return groups
+
+
 @dataclass(frozen=True)
 class TaskProgress:
     """One project task (a milestone for a group) as the last refresh saw it in Planner."""
